@@ -31,8 +31,8 @@ def model_output_fn(model: nn.Module, output: str = "logit"):
     def fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         z = functional_call(model, state, (x.unsqueeze(0),))[0]
         if output == "logit":
-            return z[y]
-        lp = F.log_softmax(z, dim=0)[y]
+            return z.gather(0, y.reshape(1))[0]  # index with a tensor: vmap-safe, no .item()
+        lp = F.log_softmax(z, dim=0).gather(0, y.reshape(1))[0]
         return lp if output == "log_prob" else -lp
 
     return fn

@@ -1,0 +1,136 @@
+# tfa_tutorial — developer and student entry points.
+#
+#   make lab         set up what is missing (venv, data), open JupyterLab on the first notebook
+#   make notebooks   execute every notebook in notebooks/ headless, in order
+#   make test        the whole test suite: pytest tests, then nbval (lax, fast mode) on the notebooks
+#   make venv        create .venv and install the package (instant when nothing changed)
+#   make data        make sure Fashion-MNIST is available offline (Debian package) or say how to get it
+#   make clean       remove build artefacts and caches (keeps .venv and data)
+#   make distclean   clean, and also delete .venv
+#
+# Variables you can override: PYTHON, VENV, TORCH_PINS, LAB_ARGS, PYTEST_ARGS, RUN_NOTEBOOKS.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+VPY    := $(VENV)/bin/python
+# The stamp lives inside the venv: deleting .venv also forgets that it was installed.
+STAMP  := $(VENV)/.tfa_tutorial-installed
+
+# torch/torchvision wheels per machine type (keep within pyproject's ranges; tests/test_packaging.py checks).
+ARCH := $(shell uname -m)
+ifneq ($(filter aarch64 arm64,$(ARCH)),)
+TORCH_PINS ?= torch==2.9.1 torchvision==0.24.1
+else ifeq ($(ARCH),x86_64)
+TORCH_PINS ?= torch==2.14.1 torchvision==0.29.1
+else
+TORCH_PINS ?=
+endif
+
+NOTEBOOK_DIR := notebooks
+START_NOTEBOOK := $(NOTEBOOK_DIR)/00_start_here.ipynb
+# Lexical order = course order (00_, 01_, ...).
+NOTEBOOKS = $(sort $(wildcard $(NOTEBOOK_DIR)/*.ipynb))
+
+# The headless runner gets the notebook paths, in order, as arguments.
+ifneq ($(wildcard scripts/run_notebooks.py),)
+RUN_NOTEBOOKS ?= $(VPY) scripts/run_notebooks.py
+else
+RUN_NOTEBOOKS ?= $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.kernel_name=python3
+endif
+
+NBVAL_SANITIZE = $(if $(wildcard $(NOTEBOOK_DIR)/sanitize.cfg),--nbval-sanitize-with $(NOTEBOOK_DIR)/sanitize.cfg)
+PYTEST_ARGS ?=
+
+# JupyterLab refuses to start as root unless told.
+ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+LAB_ARGS ?=
+
+# Fashion-MNIST: the four IDX files, plain or .gz, in a folder or one of the sub-folders that
+# tfa_tutorial/data.py also searches (FashionMNIST/raw, fashion-mnist, raw).
+FASHION_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
+DEBIAN_DATA_DIR := /usr/share/datasets/fashion-mnist
+# $(call has_fashion,DIR): a shell condition, true when DIR (or a known sub-folder) holds all four files.
+has_fashion = ( for d in "$(1)" "$(1)/FashionMNIST/raw" "$(1)/fashion-mnist" "$(1)/raw"; do \
+  ok=1; for f in $(FASHION_FILES); do [ -f "$$d/$$f" ] || [ -f "$$d/$$f.gz" ] || ok=0; done; \
+  [ $$ok = 1 ] && exit 0; done; exit 1 )
+
+.PHONY: help venv data lab notebooks test clean distclean
+
+help:
+	@sed -n '3,10s/^# \{0,1\}//p' Makefile
+
+# ---------------------------------------------------------------- venv
+venv: $(STAMP)
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(VPY)
+ifneq ($(strip $(TORCH_PINS)),)
+	$(VPY) -m pip install $(TORCH_PINS)
+endif
+	$(VPY) -m pip install -e ".[test]"
+	@touch $@
+
+# ---------------------------------------------------------------- data
+data:
+	@if [ -n "$${TFA_DATA_DIR:-}" ] && ! $(call has_fashion,$${TFA_DATA_DIR}); then \
+	  echo "data: WARNING: TFA_DATA_DIR=$${TFA_DATA_DIR} does not hold all four files (plain or .gz): $(FASHION_FILES)" >&2; \
+	fi; \
+	if [ -n "$${TFA_DATA_DIR:-}" ] && $(call has_fashion,$${TFA_DATA_DIR}); then \
+	  echo "data: Fashion-MNIST found in TFA_DATA_DIR=$${TFA_DATA_DIR}"; \
+	elif $(call has_fashion,$(DEBIAN_DATA_DIR)); then \
+	  echo "data: Fashion-MNIST found in $(DEBIAN_DATA_DIR)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	  echo "data: installing Debian package dataset-fashion-mnist"; \
+	  if apt-get install -y dataset-fashion-mnist || { apt-get update && apt-get install -y dataset-fashion-mnist; }; then \
+	    echo "data: Fashion-MNIST installed in $(DEBIAN_DATA_DIR)"; \
+	  else \
+	    echo "data: WARNING: apt-get could not install dataset-fashion-mnist; continuing without it" >&2; \
+	  fi; \
+	else \
+	  echo "data: Fashion-MNIST not found. Any one of these works:"; \
+	  echo "  - Debian/Ubuntu:  sudo apt-get install dataset-fashion-mnist   (files in $(DEBIAN_DATA_DIR))"; \
+	  echo "  - a folder with the four IDX files (plain or .gz): export TFA_DATA_DIR=/path/to/folder"; \
+	  echo "      $(FASHION_FILES)"; \
+	  echo "  - online: the package downloads it with torchvision on first use"; \
+	  echo "data: continuing without it"; \
+	fi
+
+# ---------------------------------------------------------------- use
+lab: venv data
+	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) $(LAB_ARGS) $(if $(wildcard $(START_NOTEBOOK)),$(START_NOTEBOOK),$(NOTEBOOK_DIR))
+
+notebooks: venv data
+	@if [ -z "$(NOTEBOOKS)" ]; then \
+	  echo "notebooks: no notebooks in $(NOTEBOOK_DIR)/ yet"; \
+	else \
+	  echo "notebooks: $(RUN_NOTEBOOKS) $(NOTEBOOKS)"; \
+	  $(RUN_NOTEBOOKS) $(NOTEBOOKS); \
+	fi
+
+# ---------------------------------------------------------------- test
+# Both stages always run; the target fails if either failed.
+test: venv data
+	@rc=0; \
+	echo "test: $(VPY) -m pytest tests $(PYTEST_ARGS)"; \
+	$(VPY) -m pytest tests $(PYTEST_ARGS) || rc=$$?; \
+	if [ -n "$(NOTEBOOKS)" ]; then \
+	  echo "test: TFA_FAST=1 $(VPY) -m pytest --nbval-lax --nbval-current-env $(NBVAL_SANITIZE) $(NOTEBOOK_DIR)/ $(PYTEST_ARGS)"; \
+	  TFA_FAST=1 $(VPY) -m pytest --nbval-lax --nbval-current-env $(NBVAL_SANITIZE) $(NOTEBOOK_DIR)/ $(PYTEST_ARGS) || rc=$$?; \
+	else \
+	  echo "test: no notebooks in $(NOTEBOOK_DIR)/ yet; nbval skipped"; \
+	fi; \
+	exit $$rc
+
+# ---------------------------------------------------------------- clean
+clean:
+	rm -rf build dist *.egg-info .pytest_cache
+	find . \( -path ./$(VENV) -o -path ./.git \) -prune -o -type d \
+	  \( -name __pycache__ -o -name .ipynb_checkpoints -o -name .pytest_cache \) -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
