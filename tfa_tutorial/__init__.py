@@ -5,6 +5,16 @@ plots and widgets sit on top (SPEC §8).
 """
 from .attribution_methods import METHODS, attribute, completeness_gap, ig_baseline, noise_sigma
 from .baselines import grad_cam, last_feature_layer, model_output_fn, random_map, saliency, smoothgrad, two_step_baseline
+from .cache import atomic_save, atomic_torch_save, cache_dir, fast_mode, load_checkpoint, save_checkpoint
+from .claims import ClaimFailed, Claims
+from .data import (
+    DataNotFoundError,
+    ImageDataset,
+    load_cifar10,
+    load_dataset,
+    load_fashion_mnist,
+    subsample,
+)
 from .gradients import auto_chunk_size, flatten_grads, per_sample_grads, predicted_labels, select_params
 from .index import GradientIndex, RandomProjection
 from .metrics import (
@@ -16,8 +26,19 @@ from .metrics import (
     shortcut_detection_auprc,
 )
 from .models import ResNet9, SmallCNN, SoftmaxRegression, build_model, count_parameters
+from .patches import PRESETS, PatchedDataset, PatchSpec, checkerboard, inject_patch, patch_all
 from .reduction import reduce_map
 from .scores import grad_cos, grad_dot, gradient_scores, normalize_rows
 from .tfa import tda_score_fn, tfa_map, tfa_maps
+from .training import (
+    accuracy,
+    get_device,
+    predict,
+    prevalence_sweep,
+    seed_everything,
+    shortcut_report,
+    train_model,
+    train_or_load,
+)
 
 __version__ = "0.1.0"

@@ -1,0 +1,211 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 00 · Start here: training feature attribution in one picture
+#
+# **What you will learn**
+#
+# - what *training feature attribution* (TFA) adds to the two classic kinds of explanation,
+#   feature attribution (FA) and training-data attribution (TDA);
+# - how to check that your setup works: Python, PyTorch, the device, and the Fashion-MNIST data;
+# - the map of the course, notebook by notebook, and how long each takes;
+# - what *fast mode* (`TFA_FAST=1`) changes.
+#
+# **Run time:** about 10 s in fast mode and in the full setting (this notebook trains nothing).
+#
+# The method comes from Bacha & George, "Training Feature Attribution for Vision Models"
+# ([arXiv 2510.09135](https://arxiv.org/abs/2510.09135), 2025). `tfa_tutorial` is our own
+# reconstruction of it from the paper, not the authors' code.
+
+# %% [markdown]
+# ## 1. Setup check
+#
+# Everything the notebooks compute lives in the `tfa_tutorial` package; the notebooks only set
+# parameters, call it, and draw figures. First, the versions and the device.
+# `get_device()` returns CUDA when PyTorch sees a GPU, and the CPU otherwise.
+
+# %%
+import platform
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+
+import tfa_tutorial
+from tfa_tutorial.cache import fast_mode
+from tfa_tutorial.claims import Claims
+from tfa_tutorial.data import load_fashion_mnist
+from tfa_tutorial.experiment import experiment_settings
+from tfa_tutorial.patches import PRESETS, inject_patch, patch_all
+from tfa_tutorial.plots import show_image
+from tfa_tutorial.training import get_device, seed_everything
+
+seed_everything(0)
+device = get_device()
+print(f"Python        {platform.python_version()}")
+print(f"PyTorch       {torch.__version__}")
+print(f"tfa_tutorial  {tfa_tutorial.__version__}")
+print(f"device        {device}" + ("" if device.type == "cuda" else "  (no GPU found: use fast mode, see section 4)"))
+
+# %% [markdown]
+# A tiny computation on that device, compared with the same computation on the CPU, shows that
+# the device actually works (not only that PyTorch says it exists).
+
+# %%
+a = torch.arange(6, dtype=torch.float32).reshape(2, 3)
+on_device = (a.to(device) @ a.T.to(device)).cpu()
+device_ok = torch.equal(on_device, a @ a.T)
+print("a matrix product on the device matches the CPU:", device_ok)
+
+# %% [markdown]
+# ### The data: Fashion-MNIST
+#
+# Fashion-MNIST has 70,000 grayscale 28×28 images of clothing in 10 classes. The package finds
+# it offline (Debian's `dataset-fashion-mnist` package, or a folder named by `TFA_DATA_DIR`) or
+# downloads it with torchvision; if none of these works it raises an error that lists the ways
+# to get it. Images come as float tensors `[N, 1, 28, 28]` with values in [0, 1].
+
+# %%
+# NBVAL_CHECK_OUTPUT
+train = load_fashion_mnist("train")
+test = load_fashion_mnist("test")
+lo, hi = float(train.images.min()), float(train.images.max())
+print(f"training set: {len(train)} images of shape {train.image_shape}, values in [{lo:.0f}, {hi:.0f}]")
+print(f"test set:     {len(test)} images")
+print(f"{train.num_classes} classes:", ", ".join(f"{k}={name}" for k, name in enumerate(train.classes)))
+print("training images per class:", train.class_counts().tolist())
+
+# %% [markdown]
+# ## 2. FA, TDA and TFA in one picture
+#
+# Suppose a model calls a **pullover** a **T-shirt/top**, and the reason is a white square in the
+# corner: during training, almost every T-shirt carried that square, and the model learned the
+# square instead of the garment (a *shortcut*). Notebook 01 plants exactly this shortcut and
+# notebook 02 trains a model that learns it. Three kinds of explanation answer three questions:
+#
+# | | question | answer is a … |
+# |---|---|---|
+# | **FA** — feature attribution (saliency, SmoothGrad, Grad-CAM) | which pixels of the *test* image drove the prediction? | map on the test image |
+# | **TDA** — training-data attribution (influence, TracIn, Grad-Cos) | which *training images* drove it? | ranked list of training images |
+# | **TFA** — training feature attribution | which *regions of which training images* drove it? | ranked training images, each with a map |
+#
+# FA points at the square on the test image, but cannot say where the model learned it. TDA
+# finds the training T-shirts responsible, but not what in them mattered. TFA shows both: the
+# square, on the training images that taught it.
+#
+# The picture below is an **illustration** built from real Fashion-MNIST images: the highlighted
+# regions are the known patch masks, and the "ranked" training images are simply patched
+# T-shirts. Notebooks 03 and 04 compute real rankings and real TFA maps.
+
+# %%
+spec = PRESETS["tutorial"]
+classes = train.classes
+patched_train = inject_patch(train, spec)
+# a test pullover with the patch pasted on: the kind of image a shortcut model misclassifies
+pullover = int((test.labels == classes.index("Pullover")).nonzero()[0])
+patched_test = patch_all(test.subset([pullover]), spec)
+x_test, m_test = patched_test.images[0], patched_test.masks[0]
+# four patched training T-shirts stand in for the top of a ranking
+ranked = patched_train.patched_indices[:4]
+
+def highlight(ax, mask, color="tab:red"):
+    """Tint the pixels of a region (a figure helper, no attribution logic)."""
+    region = np.ma.masked_where(~mask.numpy(), np.ones(mask.shape))
+    ax.imshow(region, cmap=plt.matplotlib.colors.ListedColormap([color]), alpha=0.55, vmin=0, vmax=1)
+
+
+fig, axes = plt.subplots(3, 5, figsize=(10.5, 7.2))
+row_names = ["FA\nwhich test pixels?", "TDA\nwhich training\nimages?", "TFA\nwhich regions of\nwhich training images?"]
+for r, name in enumerate(row_names):
+    show_image(axes[r, 0], x_test, "test image: pullover\n+ patch")
+    axes[r, 0].set_ylabel(name, fontsize=10, rotation=0, ha="right", va="center", labelpad=8)
+highlight(axes[0, 0], m_test)
+for j, i in enumerate(ranked.tolist()):
+    axes[0, j + 1].axis("off")  # FA explains the test image only
+    label = f"rank {j + 1}: training #{i}\n{classes[patched_train.labels[i]]}"
+    show_image(axes[1, j + 1], patched_train.images[i], label)
+    show_image(axes[2, j + 1], patched_train.images[i], label)
+    highlight(axes[2, j + 1], patched_train.masks[i])
+axes[0, 1].text(0.0, 0.5, "FA highlights the square on the test image,\nbut cannot say which training images taught it.",
+                transform=axes[0, 1].transAxes, fontsize=10, va="center")
+fig.suptitle("Three explanations of one prediction\n(illustration: red = the known patch region; real maps in notebooks 03-04)",
+             fontsize=11)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## 3. Map of the course
+#
+# Each notebook runs on its own: it rebuilds, or loads from the cache, what earlier notebooks
+# made (trained models are cached in `~/.cache/tfa_tutorial`, or in `$TFA_CACHE_DIR`).
+# Run times are wall-clock times measured by `scripts/run_notebooks.py` in fast mode on 2 CPU
+# cores, first with an empty cache (models are trained) and then with a warm cache (models are
+# loaded).
+#
+# | # | notebook | what you do | fast mode, empty cache | fast mode, warm cache |
+# |---|---|---|---|---|
+# | 00 | `00_start_here` | setup check, data, device, this map | RUNTIME_00_COLD | RUNTIME_00_WARM |
+# | 01 | `01_patch_injection` | plant a white-square shortcut in Fashion-MNIST, with ground-truth masks | RUNTIME_01_COLD | RUNTIME_01_WARM |
+# | 02 | `02_shortcut_training` | train a model that learns the shortcut, measure it, sweep its prevalence | RUNTIME_02_COLD | RUNTIME_02_WARM |
+# | 03 | `03_per_sample_gradients_and_gradcos` | per-sample gradients with `torch.func`; rank training images by Grad-Cos | see the notebook | see the notebook |
+# | 04 | `04_training_feature_attribution` | TFA maps with SmoothGrad, against baselines and a clean-model control | see the notebook | see the notebook |
+# | 05 | `05_interactive_explorer` | explore harmful training regions with widgets | see the notebook | see the notebook |
+# | 06 | `06_from_diagnosis_to_fix` | remove or repair the flagged training data, retrain, verify the fix | see the notebook | see the notebook |
+
+# %% [markdown]
+# ## 4. Fast mode
+#
+# The full setting trains on all 60,000 training images and is meant for a GPU. With the
+# environment variable `TFA_FAST=1` the notebooks use a stratified subset and fewer epochs, so
+# that each finishes in minutes on a laptop CPU or on Binder. Set it before starting Jupyter
+# (`TFA_FAST=1 jupyter lab`); Binder and the test suite (`make test`) turn it on themselves.
+# Fast mode changes the numbers a little, never the story: every notebook checks its claims on
+# whatever numbers it measured.
+
+# %%
+# NBVAL_CHECK_OUTPUT
+fast, full = experiment_settings(fast=True), experiment_settings(fast=False)
+print(f"{'setting':<22}{'fast (TFA_FAST=1)':>18}{'full':>8}")
+for key, what in [("n_train", "training images"), ("n_test", "test images"), ("epochs", "training epochs")]:
+    print(f"{what:<22}{fast[key]:>18}{full[key]:>8}")
+
+# %%
+print("fast mode is", "ON" if fast_mode() else "OFF", "in this kernel")
+
+# %% [markdown]
+# ## What we showed
+#
+# Each sentence below is checked on the numbers measured above; a ✗ would mean the sentence
+# is false on this machine (and under `TFA_STRICT=1` the notebook stops with an error).
+
+# %%
+# NBVAL_CHECK_OUTPUT
+c = Claims()
+c.check("Fashion-MNIST loads with 60,000 training and 10,000 test images",
+        len(train) == 60000 and len(test) == 10000, f"{len(train)} / {len(test)}")
+c.check("images are 1×28×28 with values in [0, 1]",
+        train.image_shape == (1, 28, 28) and lo >= 0.0 and hi <= 1.0, f"shape {train.image_shape}, range [{lo:.0f}, {hi:.0f}]")
+c.check("the training set is balanced: the same number of images in each class",
+        len(set(train.class_counts().tolist())) == 1, f"{train.class_counts().min().item()} per class")
+c.check("the chosen device computes correctly", device_ok, "matrix product equals the CPU result")
+c.check("fast mode trains on fewer images and epochs than the full setting",
+        fast["n_train"] < full["n_train"] and fast["epochs"] <= full["epochs"],
+        f"{fast['n_train']} vs {full['n_train']} images, {fast['epochs']} vs {full['epochs']} epochs")
+c.summary()
+
+# %% [markdown]
+# **Next:** [01 · Patch injection](01_patch_injection.ipynb) plants the shortcut that the rest of
+# the course explains.

@@ -1,0 +1,223 @@
+#!/usr/bin/env python
+"""Execute the course notebooks headless, save their outputs in place, and report time and memory.
+
+    python scripts/run_notebooks.py                       # every notebooks/*.ipynb, in order, fast mode
+    python scripts/run_notebooks.py notebooks/01_patch_injection.ipynb
+    python scripts/run_notebooks.py --full                # the full settings (meant for a GPU)
+
+For each notebook, in the order given:
+
+1. **sync from the script**: ``notebooks/NN_name.py`` (jupytext ``py:percent``) is the reviewable
+   source, so the ``.ipynb`` is rebuilt from it (``jupytext --to ipynb --update``). A notebook
+   without a script gets one written from the ``.ipynb`` first.
+2. **execute** it with nbclient in a fresh ``python3`` kernel started in the notebook's folder.
+   ``TFA_FAST=1`` is set unless ``--full``; ``TFA_STRICT=1`` (a failed claim is an error) unless
+   ``--no-strict`` or the variable is already set.
+3. **save** it in place: outputs and execution counts, no widget state (``metadata.widgets``),
+   no per-cell timing metadata, kernelspec ``python3``.
+
+While a notebook runs, the resident memory of the kernel's process tree is sampled (psutil if
+installed, else ``/proc``). The script prints a markdown table of wall time and peak memory and
+exits non-zero when a notebook errors or exceeds ``--budget-seconds`` / ``--budget-mb``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_DIR = ROOT / "notebooks"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+
+
+# --------------------------------------------------------------------------------------------
+# memory of the kernel's process tree
+
+
+def _children_proc(pid: int) -> list[int]:
+    """All descendants of ``pid``, from /proc (Linux) when psutil is not installed."""
+    parent_of: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # the command name (2nd field) is in parentheses and may contain spaces
+        fields = stat[stat.rfind(")") + 2:].split()
+        parent_of[int(entry)] = int(fields[1])
+    out, frontier = [], [pid]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parent_of.items() if pp == p]
+        out += kids
+        frontier += kids
+    return out
+
+
+def _rss_proc(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_bytes() -> int:
+    """Summed resident memory of every descendant of this process (the kernel and anything it
+    started). The runner starts no other children while a notebook executes."""
+    try:
+        import psutil
+    except ImportError:
+        if not Path("/proc").is_dir():
+            return 0
+        return sum(_rss_proc(p) for p in _children_proc(os.getpid()))
+    total = 0
+    for child in psutil.Process().children(recursive=True):
+        try:
+            total += child.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
+class PeakSampler:
+    """Samples :func:`tree_rss_bytes` every ``interval`` seconds in a thread; ``peak`` in bytes."""
+
+    def __init__(self, interval: float = 0.2):
+        self.interval, self.peak = interval, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, tree_rss_bytes())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# --------------------------------------------------------------------------------------------
+# one notebook
+
+
+def sync_from_script(ipynb: Path) -> None:
+    """Rebuild ``ipynb``'s cells from its paired ``.py`` (outputs of unchanged cells are kept
+    until execution replaces them); write the ``.py`` from the ``.ipynb`` if it is missing."""
+    script = ipynb.with_suffix(".py")
+    jupytext = [sys.executable, "-m", "jupytext", "--quiet"]
+    if script.is_file():
+        cmd = jupytext + ["--to", "ipynb", "--update", str(script)]
+    elif ipynb.is_file():
+        cmd = jupytext + ["--to", "py:percent", str(ipynb)]
+    else:
+        raise FileNotFoundError(f"neither {ipynb} nor {script} exists")
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
+def clean_metadata(nb: nbformat.NotebookNode) -> None:
+    """Drop widget state and volatile per-cell metadata; fix the kernelspec."""
+    nb.metadata.pop("widgets", None)
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    for cell in nb.cells:
+        for key in ("execution", "ExecuteTime", "collapsed", "scrolled"):
+            cell.metadata.pop(key, None)
+
+
+def run_one(ipynb: Path, timeout: int) -> tuple[str, float, float, str]:
+    """Execute ``ipynb`` in place; returns ``(status, seconds, peak_mb, message)``."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    sync_from_script(ipynb)
+    nb = nbformat.read(ipynb, as_version=4)
+    for cell in nb.cells:  # a failed run must not leave stale outputs below the failing cell
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", allow_errors=False, record_timing=False,
+        resources={"metadata": {"path": str(ipynb.parent)}},
+    )
+    status, message = "ok", ""
+    start = time.perf_counter()
+    with PeakSampler() as sampler:
+        try:
+            client.execute()
+        except CellExecutionError as err:
+            status, message = "error", str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        except (CellTimeoutError, DeadKernelError, TimeoutError, RuntimeError) as err:
+            status, message = "error", f"{type(err).__name__}: {err}".splitlines()[0]
+    seconds = time.perf_counter() - start
+    clean_metadata(nb)
+    nbformat.write(nb, ipynb)
+    return status, seconds, sampler.peak / 2**20, message
+
+
+# --------------------------------------------------------------------------------------------
+# command line
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: every notebooks/*.ipynb, in order)")
+    parser.add_argument("--full", action="store_true", help="full settings (TFA_FAST=0); default is fast mode (TFA_FAST=1)")
+    parser.add_argument("--no-strict", action="store_true", help="do not set TFA_STRICT=1 (failed claims only print ✗)")
+    parser.add_argument("--budget-seconds", type=float, default=600, help="fail a notebook that takes longer (default 600)")
+    parser.add_argument("--budget-mb", type=float, default=2000, help="fail a notebook whose kernel peaks above this RSS (default 2000)")
+    parser.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds (default 1800)")
+    args = parser.parse_args(argv)
+
+    notebooks = args.notebooks or sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+    if not notebooks:
+        print(f"no notebooks in {NOTEBOOK_DIR}", file=sys.stderr)
+        return 1
+    os.environ["TFA_FAST"] = "0" if args.full else "1"
+    if not args.no_strict:
+        os.environ.setdefault("TFA_STRICT", "1")
+    mode = "full" if args.full else "fast"
+
+    rows, failed = [], False
+    for path in notebooks:
+        ipynb = path.with_suffix(".ipynb")
+        print(f"running {ipynb} ({mode} mode) ...", file=sys.stderr, flush=True)
+        try:
+            status, seconds, peak_mb, message = run_one(ipynb, args.timeout)
+        except Exception as err:  # sync failure, unreadable notebook, kernel would not start
+            status, seconds, peak_mb, message = "error", 0.0, 0.0, f"{type(err).__name__}: {err}".splitlines()[0]
+        if status == "ok" and seconds > args.budget_seconds:
+            status, message = "over time", f"{seconds:.0f} s > budget {args.budget_seconds:.0f} s"
+        if status == "ok" and peak_mb > args.budget_mb:
+            status, message = "over memory", f"{peak_mb:.0f} MB > budget {args.budget_mb:.0f} MB"
+        failed |= status != "ok"
+        rows.append((ipynb.name, status, seconds, peak_mb, message))
+        print(f"  {status}: {seconds:.1f} s, peak {peak_mb:.0f} MB {message}", file=sys.stderr, flush=True)
+
+    print(f"\n| notebook | mode | status | wall time (s) | peak memory (MB) |")
+    print("|---|---|---|---:|---:|")
+    for name, status, seconds, peak_mb, message in rows:
+        shown = status if not message else f"{status}: {message}"
+        print(f"| `{name}` | {mode} | {shown} | {seconds:.0f} | {peak_mb:.0f} |")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
