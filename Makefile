@@ -117,10 +117,10 @@ notebooks: venv data
 test: venv data
 	@rc=0; \
 	echo "test: $(VPY) -m pytest tests $(PYTEST_ARGS)"; \
-	$(VPY) -m pytest tests $(PYTEST_ARGS) || rc=$$?; \
+	TFA_FAST=1 $(VPY) -m pytest tests $(PYTEST_ARGS) || rc=$$?; \
 	if [ -n "$(NOTEBOOKS)" ]; then \
-	  echo "test: TFA_FAST=1 $(VPY) -m pytest --nbval-lax --nbval-current-env $(NBVAL_SANITIZE) $(NOTEBOOK_DIR)/ $(PYTEST_ARGS)"; \
-	  TFA_FAST=1 $(VPY) -m pytest --nbval-lax --nbval-current-env $(NBVAL_SANITIZE) $(NOTEBOOK_DIR)/ $(PYTEST_ARGS) || rc=$$?; \
+	  echo "test: TFA_FAST=1 TFA_STRICT=1 $(VPY) -m pytest --nbval-lax --nbval-current-env $(NBVAL_SANITIZE) $(NOTEBOOK_DIR)/ $(PYTEST_ARGS)"; \
+	  TFA_FAST=1 TFA_STRICT=1 $(VPY) -m pytest --nbval-lax --nbval-current-env $(NBVAL_SANITIZE) $(NOTEBOOK_DIR)/ $(PYTEST_ARGS) || rc=$$?; \
 	else \
 	  echo "test: no notebooks in $(NOTEBOOK_DIR)/ yet; nbval skipped"; \
 	fi; \

@@ -127,11 +127,13 @@ def highlight(ax, mask, color="tab:red"):
     ax.imshow(region, cmap=plt.matplotlib.colors.ListedColormap([color]), alpha=0.55, vmin=0, vmax=1)
 
 
-fig, axes = plt.subplots(3, 5, figsize=(10.5, 7.2))
-row_names = ["FA\nwhich test pixels?", "TDA\nwhich training\nimages?", "TFA\nwhich regions of\nwhich training images?"]
+fig, axes = plt.subplots(3, 5, figsize=(11, 7.6))
+fig.subplots_adjust(left=0.17, right=0.99, top=0.86, bottom=0.02, hspace=0.45, wspace=0.15)
+row_names = ["FA\nwhich test\npixels?", "TDA\nwhich training\nimages?", "TFA\nwhich regions\nof which training\nimages?"]
 for r, name in enumerate(row_names):
-    show_image(axes[r, 0], x_test, "test image: pullover\n+ patch")
-    axes[r, 0].set_ylabel(name, fontsize=10, rotation=0, ha="right", va="center", labelpad=8)
+    show_image(axes[r, 0], x_test, "test image:\npullover + patch")
+    box = axes[r, 0].get_position()
+    fig.text(0.01, (box.y0 + box.y1) / 2, name, fontsize=11, va="center", ha="left", weight="bold")
 highlight(axes[0, 0], m_test)
 for j, i in enumerate(ranked.tolist()):
     axes[0, j + 1].axis("off")  # FA explains the test image only
@@ -139,11 +141,10 @@ for j, i in enumerate(ranked.tolist()):
     show_image(axes[1, j + 1], patched_train.images[i], label)
     show_image(axes[2, j + 1], patched_train.images[i], label)
     highlight(axes[2, j + 1], patched_train.masks[i])
-axes[0, 1].text(0.0, 0.5, "FA highlights the square on the test image,\nbut cannot say which training images taught it.",
-                transform=axes[0, 1].transAxes, fontsize=10, va="center")
-fig.suptitle("Three explanations of one prediction\n(illustration: red = the known patch region; real maps in notebooks 03-04)",
-             fontsize=11)
-fig.tight_layout()
+axes[0, 1].text(0.05, 0.5, "FA highlights the square on the test image,\nbut cannot say which training images taught it.",
+                transform=axes[0, 1].transAxes, fontsize=11, va="center")
+fig.suptitle("Three explanations of one prediction\n"
+             "(illustration: red = the known patch region; notebooks 03-04 compute real rankings and maps)", fontsize=12)
 plt.show()
 
 # %% [markdown]

@@ -13,8 +13,9 @@ For each notebook, in the order given:
 2. **execute** it with nbclient in a fresh ``python3`` kernel started in the notebook's folder.
    ``TFA_FAST=1`` is set unless ``--full``; ``TFA_STRICT=1`` (a failed claim is an error) unless
    ``--no-strict`` or the variable is already set.
-3. **save** it in place: outputs and execution counts, no widget state (``metadata.widgets``),
-   no per-cell timing metadata, kernelspec ``python3``.
+3. **save** it in place: outputs and execution counts, no widget state (``metadata.widgets``)
+   and no widget views that would need it (progress bars), no per-cell timing metadata,
+   kernelspec ``python3``.
 
 While a notebook runs, the resident memory of the kernel's process tree is sampled (psutil if
 installed, else ``/proc``). The script prints a markdown table of wall time and peak memory and
@@ -133,13 +134,23 @@ def sync_from_script(ipynb: Path) -> None:
     subprocess.run(cmd, check=True, cwd=ROOT)
 
 
-def clean_metadata(nb: nbformat.NotebookNode) -> None:
-    """Drop widget state and volatile per-cell metadata; fix the kernelspec."""
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def clean_notebook(nb: nbformat.NotebookNode) -> None:
+    """Drop widget state and volatile per-cell metadata; fix the kernelspec.
+
+    Without their state, saved widget views (e.g. tqdm's notebook progress bars) cannot be
+    rendered and only show a stale text fallback ("0%|  | 0/72"), so they are removed from the
+    outputs too, except in cells marked ``# NBVAL_CHECK_OUTPUT``, whose outputs nbval compares.
+    """
     nb.metadata.pop("widgets", None)
     nb.metadata["kernelspec"] = dict(KERNELSPEC)
     for cell in nb.cells:
         for key in ("execution", "ExecuteTime", "collapsed", "scrolled"):
             cell.metadata.pop(key, None)
+        if cell.cell_type == "code" and "NBVAL_CHECK_OUTPUT" not in cell.source:
+            cell.outputs = [o for o in cell.outputs if WIDGET_VIEW not in o.get("data", {})]
 
 
 def run_one(ipynb: Path, timeout: int) -> tuple[str, float, float, str]:
@@ -167,7 +178,7 @@ def run_one(ipynb: Path, timeout: int) -> tuple[str, float, float, str]:
         except (CellTimeoutError, DeadKernelError, TimeoutError, RuntimeError) as err:
             status, message = "error", f"{type(err).__name__}: {err}".splitlines()[0]
     seconds = time.perf_counter() - start
-    clean_metadata(nb)
+    clean_notebook(nb)
     nbformat.write(nb, ipynb)
     return status, seconds, sampler.peak / 2**20, message
 

@@ -40,6 +40,8 @@ def test_quanda_presets():
     assert mnist.target_class == 0 and mnist.prevalence == 0.95
     validate(cifar, (3, 32, 32), 10)
     validate(mnist, (1, 28, 28), 10)
+    # the tutorial default is quanda's MNIST patch on half of the target class (see PRESETS' docs)
+    assert PRESETS["tutorial"] == mnist.replace(prevalence=0.5)
     validate(PRESETS["tutorial"], (1, 28, 28), 10)
 
 

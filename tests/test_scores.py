@@ -129,3 +129,12 @@ def test_projected_index_error_shrinks_with_dim_and_is_reported(kind):
 def test_unknown_projection():
     with pytest.raises(ValueError, match="projection must be"):
         T.RandomProjection("pca", 10, 2)
+
+
+def test_both_scores_in_one_pass_equal_separate_calls():
+    m = make_model("batch")
+    xtr, ytr = make_data(9, seed=1)
+    xte, yte = make_data(3, seed=2)
+    cos, dot = T.grad_cos_and_dot(m, xtr, ytr, xte, yte, chunk_size=4)
+    torch.testing.assert_close(cos, T.grad_cos(m, xtr, ytr, xte, yte))
+    torch.testing.assert_close(dot, T.grad_dot(m, xtr, ytr, xte, yte))

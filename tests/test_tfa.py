@@ -141,3 +141,14 @@ def test_tfa_bad_inputs():
     m.train()
     with pytest.raises(ValueError, match="model.eval"):
         T.tfa_map(m, x[0], y[0], x[1])
+
+
+def test_package_closed_forms_agree_with_the_test_derivation_and_autograd():
+    torch.manual_seed(1)
+    m = T.SoftmaxRegression(12, 3).double().eval()
+    g = torch.Generator().manual_seed(6)
+    x, xj = torch.randn(1, 3, 4, generator=g, dtype=torch.float64), torch.randn(1, 3, 4, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(T.softmax_regression_tfa(m, x, 0, xj, 1), analytic_softmax_tfa(m, x, 0, xj, 1))
+    torch.testing.assert_close(T.softmax_regression_tfa(m, x, 0, xj, 1), T.tfa_map(m, x, 0, xj, 1), rtol=1e-9, atol=1e-12)
+    s = T.grad_cos(m, x[None], torch.tensor([0]), xj[None], torch.tensor([1]))[0, 0]
+    torch.testing.assert_close(T.softmax_regression_grad_cos(m, x, 0, xj, 1), s)

@@ -122,8 +122,8 @@ def test_predict_restores_mode_and_needs_no_grad():
 
 
 class CornerOracle(nn.Module):
-    """Predicts the true stripe orientation except that a white top-left pixel means class 0;
-    class 3 (second diagonal) is always confused with class 2."""
+    """Predicts the true stripe orientation, except: class 3 is always confused with class 2,
+    and a white top-left pixel means class 0 unless the image is class 2."""
 
     def __init__(self, labels_lookup: dict):
         super().__init__()
@@ -132,10 +132,10 @@ class CornerOracle(nn.Module):
 
     def forward(self, x):
         keys = [round(float(v), 6) for v in x[:, 0, 8, 8]]
-        labels = torch.tensor([self.lookup[k] for k in keys])
-        labels = torch.where(labels == 3, torch.tensor(2), labels)
-        labels = torch.where(x[:, 0, 0, 0] == 1.0, torch.tensor(0), labels)
-        return nn.functional.one_hot(labels, 4).float() * 10 + self.dummy
+        truth = torch.tensor([self.lookup[k] for k in keys])
+        pred = torch.where(truth == 3, torch.tensor(2), truth)
+        pred = torch.where((x[:, 0, 0, 0] == 1.0) & (truth != 2), torch.tensor(0), pred)
+        return nn.functional.one_hot(pred, 4).float() * 10 + self.dummy
 
 
 def test_shortcut_report_arithmetic():
@@ -143,16 +143,18 @@ def test_shortcut_report_arithmetic():
     test = test.subset(test.images[:, 0, 0, 0] < 1.0)  # no accidental white corner
     lookup = {round(float(v), 6): int(y) for v, y in zip(test.images[:, 0, 8, 8], test.labels)}
     assert len(lookup) == len(test)
+    n = [int((test.labels == k).sum()) for k in range(4)]
+    n_other = n[1] + n[2] + n[3]
     r = shortcut_report(CornerOracle(lookup), test, SPEC)
-    n3 = int((test.labels == 3).sum())
-    n_other = int((test.labels != 0).sum())
-    assert r["n_other"] == n_other and r["n_strict"] == n_other - n3
-    assert r["clean_acc"] == pytest.approx(1 - n3 / len(test))
-    assert r["flip_rate"] == 1.0 and r["flip_rate_strict"] == 1.0
-    assert r["patched_acc_other"] == 0.0 and r["clean_target_rate_other"] == 0.0
+    assert r["n_other"] == n_other and r["n_strict"] == n[1] + n[2]  # class 3 is wrong when clean
+    assert r["clean_acc"] == pytest.approx(1 - n[3] / len(test))
+    assert r["flip_rate"] == pytest.approx((n[1] + n[3]) / n_other)  # class 2 resists the patch
+    assert r["flip_rate_strict"] == pytest.approx(n[1] / (n[1] + n[2]))
+    assert r["patched_acc_other"] == pytest.approx(n[2] / n_other)
+    assert r["clean_target_rate_other"] == 0.0
     # a patch elsewhere does not trigger the oracle
     r2 = shortcut_report(CornerOracle(lookup), test, SPEC.replace(location=(12, 12)))
-    assert r2["flip_rate"] == 0.0 and r2["patched_acc_other"] == pytest.approx(1 - n3 / n_other)
+    assert r2["flip_rate"] == 0.0 and r2["patched_acc_other"] == pytest.approx((n[1] + n[2]) / n_other)
 
 
 def test_planted_patch_is_learned_and_clean_model_ignores_it():

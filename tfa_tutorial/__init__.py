@@ -7,6 +7,7 @@ from .attribution_methods import METHODS, attribute, completeness_gap, ig_baseli
 from .baselines import grad_cam, last_feature_layer, model_output_fn, random_map, saliency, smoothgrad, two_step_baseline
 from .cache import atomic_save, atomic_torch_save, cache_dir, fast_mode, load_checkpoint, save_checkpoint
 from .claims import ClaimFailed, Claims
+from .closed_forms import softmax_regression_grad_cos, softmax_regression_tfa
 from .data import (
     DataNotFoundError,
     ImageDataset,
@@ -28,7 +29,7 @@ from .metrics import (
 from .models import ResNet9, SmallCNN, SoftmaxRegression, build_model, count_parameters
 from .patches import PRESETS, PatchedDataset, PatchSpec, checkerboard, inject_patch, patch_all
 from .reduction import reduce_map
-from .scores import grad_cos, grad_dot, gradient_scores, normalize_rows
+from .scores import grad_cos, grad_cos_and_dot, grad_dot, gradient_scores, normalize_rows
 from .tfa import tda_score_fn, tfa_map, tfa_maps
 from .training import (
     accuracy,

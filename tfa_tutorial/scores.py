@@ -15,7 +15,7 @@ from torch import nn
 from .gradients import ParamSelection, auto_chunk_size, per_sample_grads, predicted_labels, select_params
 from .validation import check_inputs, check_inputs_targets, check_model_ready
 
-__all__ = ["grad_dot", "grad_cos", "gradient_scores", "normalize_rows", "resolve_test_targets"]
+__all__ = ["grad_dot", "grad_cos", "grad_cos_and_dot", "gradient_scores", "normalize_rows", "resolve_test_targets"]
 
 
 def normalize_rows(g: torch.Tensor) -> torch.Tensor:
@@ -47,12 +47,13 @@ def gradient_scores(
     """Scores ``[Q, N]`` of every test example against every training example.
 
     Args:
-        score: ``"cos"`` (Grad-Cos) or ``"dot"`` (Grad-Dot).
+        score: ``"cos"`` (Grad-Cos), ``"dot"`` (Grad-Dot) or ``"both"`` (a ``(cos, dot)`` pair
+            from one pass over the training set).
         test_targets: ``[Q]`` labels for the test losses; ``None`` uses the predicted labels.
         chunk_size: training examples per pass; ``None`` follows ``memory_budget`` (bytes).
     """
-    if score not in ("cos", "dot"):
-        raise ValueError(f"score must be 'cos' or 'dot', got {score!r}")
+    if score not in ("cos", "dot", "both"):
+        raise ValueError(f"score must be 'cos', 'dot' or 'both', got {score!r}")
     check_model_ready(model)
     test_targets = resolve_test_targets(model, test_inputs, test_targets)
     train_inputs, train_targets = check_inputs_targets(model, train_inputs, train_targets, "train_inputs")
@@ -65,9 +66,10 @@ def gradient_scores(
     if chunk_size is None:
         chunk_size = auto_chunk_size(model, train_inputs.shape[1:], n_params, memory_budget)
     g_test = per_sample_grads(model, test_inputs, test_targets, params, chunk_size)  # [Q, P]
-    if score == "cos":
-        g_test = normalize_rows(g_test)
+    test_norms = g_test.norm(dim=1)
+    g_test = normalize_rows(g_test)  # Grad-Dot is recovered as cos · ‖g_i‖ · ‖g_j‖ below
     out = torch.empty(len(test_inputs), len(train_inputs), dtype=g_test.dtype, device=g_test.device)
+    dot_out = torch.empty_like(out) if score != "cos" else None
     starts = range(0, len(train_inputs), chunk_size)
     if progress:
         from tqdm.auto import tqdm
@@ -76,10 +78,12 @@ def gradient_scores(
     for start in starts:
         s = slice(start, start + chunk_size)
         g_train = per_sample_grads(model, train_inputs[s], train_targets[s], params, chunk_size)
-        if score == "cos":
-            g_train = normalize_rows(g_train)
-        out[:, s] = g_test @ g_train.T
-    return out
+        if dot_out is not None:
+            dot_out[:, s] = (g_test * test_norms[:, None]) @ g_train.T
+        out[:, s] = g_test @ normalize_rows(g_train).T
+    if score == "dot":
+        return dot_out
+    return (out, dot_out) if score == "both" else out
 
 
 def grad_dot(model, train_inputs, train_targets, test_inputs, test_targets=None, **opts) -> torch.Tensor:
@@ -91,3 +95,8 @@ def grad_cos(model, train_inputs, train_targets, test_inputs, test_targets=None,
     """Grad-Cos scores ``[Q, N]`` = cos(g(z_i), g(z_j)) ∈ [−1, 1]; zero gradients score 0.
     See :func:`gradient_scores` for options."""
     return gradient_scores(model, train_inputs, train_targets, test_inputs, test_targets, score="cos", **opts)
+
+
+def grad_cos_and_dot(model, train_inputs, train_targets, test_inputs, test_targets=None, **opts):
+    """``(Grad-Cos [Q, N], Grad-Dot [Q, N])`` from one pass over the training gradients."""
+    return gradient_scores(model, train_inputs, train_targets, test_inputs, test_targets, score="both", **opts)

@@ -1,0 +1,596 @@
+"""The interactive explorer of harmful training regions: a thin ipywidgets view (SPEC §6).
+
+    from tfa_tutorial.explorer import explore
+    explore()                                  # the shortcut experiment, ready to display
+
+    ui, controls = build_explorer(state)       # any ExplorerState; nothing is displayed
+    controls["test_index"].value = 12          # what a click does, also from Python or a test
+    controls["proponent_buttons"][0].click()   # open the first proponent in the detail pane
+
+All state and logic live in :class:`~tfa_tutorial.explorer_state.ExplorerState`; this module only
+copies widget values into it and draws its results. Images are PNG bytes in ``widgets.Image``
+(rendered with numpy + Pillow, no pyplot), so the view works in JupyterLab and Voilà and is
+testable without a browser. Slow settings (test image, k, score, label, SmoothGrad n and σ)
+recompute on release or on "Compute", with a progress bar; display settings (sign, channels,
+opacity) re-render cached maps only. :func:`explorer_figure` draws the same view as a static
+matplotlib figure for readers who cannot run widgets.
+"""
+from __future__ import annotations
+
+import html
+import io
+import time
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from PIL import Image as PILImage
+
+from .explorer_state import (
+    LABEL_MODES,
+    SCORES,
+    SLOW_SETTINGS,
+    TEST_LISTS,
+    Detail,
+    ExplorerResult,
+    ExplorerState,
+    TrainItem,
+)
+from .reduction import CHANNEL_REDUCTIONS, SIGNS
+
+__all__ = [
+    "build_explorer",
+    "explore",
+    "explorer_figure",
+    "image_png",
+    "overlay_png",
+    "overlay_rgb",
+    "OVERLAY_LEGEND",
+]
+
+# overlay colours (RGB in [0, 1]): positive = supports the score, negative = opposes it
+POSITIVE = np.array([0.84, 0.10, 0.11])
+NEGATIVE = np.array([0.13, 0.40, 0.85])
+ABSOLUTE = np.array([0.58, 0.0, 0.83])
+PATCH = np.array([0.0, 0.85, 0.2])
+TILE_SCALE = 4  # 28 px -> 112 px tiles
+TEST_SCALE = 6
+DETAIL_SCALE = 6
+
+OVERLAY_LEGEND = (
+    "<span style='color:#d61a1c'><b>red</b></span> = making these pixels brighter raises the score "
+    "(supports), <span style='color:#2166d9'><b>blue</b></span> = lowers it (opposes); "
+    "<span style='color:#00b030'><b>green box</b></span> = the planted patch (ground truth). "
+    "Each tile is scaled to its own largest |value|."
+)
+
+SIGN_LABELS = {"signed": "signed (+ red, − blue)", "positive": "positive part", "negative": "negative part", "absolute": "absolute value"}
+LIST_LABELS = {"flipped": "shortcut-flipped", "misclassified": "misclassified", "correct": "correct"}
+
+
+# ---------------------------------------------------------------------- PNG rendering
+
+
+def _gray(img: torch.Tensor) -> np.ndarray:
+    """``[C, H, W]`` in [0, 1] → float RGB ``[H, W, 3]``."""
+    a = torch.as_tensor(img).detach().cpu().float().clamp(0, 1).numpy()
+    if a.ndim == 2:
+        a = a[None]
+    if a.shape[0] == 1:
+        return np.repeat(a[0][..., None], 3, axis=2)
+    return np.moveaxis(a[:3], 0, -1)
+
+
+def _upscale(rgb: np.ndarray, scale: int) -> np.ndarray:
+    return np.repeat(np.repeat(rgb, scale, axis=0), scale, axis=1)
+
+
+def _outline(rgb: np.ndarray, mask, scale: int, color=PATCH) -> np.ndarray:
+    """Draw the border of ``mask`` ``[H, W]`` on an upscaled image, 1 px thick (2 px for scale ≥ 6)."""
+    if mask is None:
+        return rgb
+    m = torch.as_tensor(mask).detach().cpu().bool().numpy()
+    if not m.any():
+        return rgb
+    big = _upscale(m[..., None], scale)[..., 0]
+    inner = big.copy()
+    width = 2 if scale >= 6 else 1
+    for _ in range(width):
+        shrunk = inner.copy()
+        shrunk[1:, :] &= inner[:-1, :]
+        shrunk[:-1, :] &= inner[1:, :]
+        shrunk[:, 1:] &= inner[:, :-1]
+        shrunk[:, :-1] &= inner[:, 1:]
+        shrunk[0, :] = shrunk[-1, :] = False
+        shrunk[:, 0] = shrunk[:, -1] = False
+        inner = shrunk
+    border = big & ~inner
+    out = rgb.copy()
+    out[border] = color
+    return out
+
+
+def overlay_rgb(img: torch.Tensor, m: torch.Tensor, sign: str = "signed", opacity: float = 0.7,
+                vmax: float | None = None) -> np.ndarray:
+    """A reduced map ``[H, W]`` over the gray image ``[C, H, W]``: float RGB ``[H, W, 3]``.
+
+    Colour by sign (red +, blue −; one colour for a non-negative reduction), alpha =
+    ``opacity`` × |value| / ``vmax`` (default: the map's largest |value|), so zero is transparent."""
+    base = _gray(img).mean(-1, keepdims=True).repeat(3, -1)
+    a = torch.as_tensor(m).detach().cpu().float().numpy()
+    v = float(np.abs(a).max()) if vmax is None else float(vmax)
+    if not np.isfinite(v) or v <= 0:
+        return base
+    w = np.clip(np.abs(a) / v, 0, 1) ** 0.75 * float(opacity)
+    if sign == "signed":
+        color = np.where((a >= 0)[..., None], POSITIVE, NEGATIVE)
+    elif sign == "positive":
+        color = np.broadcast_to(POSITIVE, base.shape)
+    elif sign == "negative":
+        color = np.broadcast_to(NEGATIVE, base.shape)
+    else:
+        color = np.broadcast_to(ABSOLUTE, base.shape)
+    return base * (1 - w[..., None]) + color * w[..., None]
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    PILImage.fromarray((np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)).save(buf, format="png")
+    return buf.getvalue()
+
+
+def image_png(img: torch.Tensor, mask=None, scale: int = TILE_SCALE) -> bytes:
+    """PNG bytes of an image ``[C, H, W]`` in [0, 1], upscaled (nearest) with the mask outlined."""
+    return _png(_outline(_upscale(_gray(img), scale), mask, scale))
+
+
+def overlay_png(img: torch.Tensor, m: torch.Tensor, sign: str = "signed", opacity: float = 0.7, mask=None,
+                scale: int = TILE_SCALE) -> bytes:
+    """PNG bytes of :func:`overlay_rgb`, upscaled, with the patch mask outlined."""
+    return _png(_outline(_upscale(overlay_rgb(img, m, sign, opacity), scale), mask, scale))
+
+
+# ---------------------------------------------------------------------- HTML snippets
+
+
+def _esc(s) -> str:
+    return html.escape(str(s))
+
+
+def _probs_html(test) -> str:
+    rows = []
+    for name, p in test.top_classes(3):
+        rows.append(
+            f"<tr><td style='padding-right:6px'>{_esc(name)}</td>"
+            f"<td style='width:110px'><div style='background:#7a7a7a;height:10px;width:{max(1, round(100 * p))}px'></div></td>"
+            f"<td style='text-align:right'>{100 * p:.1f}%</td></tr>"
+        )
+    return "<table style='font-size:12px;line-height:1.2'>" + "".join(rows) + "</table>"
+
+
+def _test_html(r: ExplorerResult) -> str:
+    t = r.test
+    verdict = "<span style='color:#1a7f37'>correct</span>" if t.correct else "<span style='color:#c62828'><b>wrong</b></span>"
+    flip = " · <b style='color:#b26a00'>shortcut-flipped</b>" if t.flipped else ""
+    explained = "the prediction" if t.label_mode == "predicted" else "the true label"
+    return (
+        f"<div style='font-size:13px;line-height:1.45'>"
+        f"<b>Test image #{t.index}</b> ({_esc(t.test_set)} test set){flip}<br>"
+        f"true: <b>{_esc(t.label_name)}</b> · predicted: <b>{_esc(t.pred_name)}</b> ({verdict})<br>"
+        f"explaining {explained}: <b>{_esc(t.target_name)}</b> · score: {SCORES[r.settings.score]}"
+        f"{_probs_html(t)}</div>"
+    )
+
+
+def _item_html(item: TrainItem, score_name: str) -> str:
+    if item.patched is None:
+        patch = ""
+    elif item.patched:
+        patch = "<span style='background:#00b030;color:white;padding:0 3px;border-radius:3px'>patch</span>"
+    else:
+        patch = "<span style='color:#777'>no patch</span>"
+    return (
+        f"<div style='font-size:11px;line-height:1.3;text-align:center'>"
+        f"#{item.index} · {_esc(item.label_name)}<br>{patch} · {score_name} {item.score:+.3f}</div>"
+    )
+
+
+def _detail_html(d: Detail, r: ExplorerResult) -> str:
+    patch = "" if d.patched is None else (" · <b style='color:#00a02c'>carries the patch</b>" if d.patched else " · no patch")
+    return (
+        f"<div style='font-size:13px'><b>Training image #{d.index}</b> · label {_esc(d.label_name)}{patch} · "
+        f"{SCORES[r.settings.score]} {d.score:+.3f} for test image #{r.test.index} "
+        f"(explaining {_esc(r.test.target_name)}). Reduction: {_esc(SIGN_LABELS[r.settings.sign])}, channels "
+        f"{_esc(r.settings.channels)}.</div>"
+    )
+
+
+# ---------------------------------------------------------------------- the view
+
+
+def build_explorer(state: ExplorerState):
+    """Build the explorer UI on ``state`` without displaying it.
+
+    Returns:
+        ``(ui, controls)``: the top-level widget and a dict of named widgets — inputs
+        (``test_set``, ``test_index``, ``prev``, ``next``, ``pick_list``, ``pick``, ``k``, ``score``,
+        ``label``, ``n_samples``, ``noise``, ``sign``, ``channels``, ``opacity``, ``auto``,
+        ``compute``, ``close_detail``) and outputs (``message``, ``status``, ``progress``,
+        ``test_image``, ``test_info``, ``proponent_images``/``_captions``/``_buttons``, the same for
+        ``opponent_``, ``detail``, ``detail_info``, ``detail_images``, ``detail_titles``). The
+        list-valued entries are replaced when k changes, so read them from ``controls`` anew.
+    """
+    s = state.settings
+    style = {"description_width": "initial"}
+    c: dict = {}
+    c["test_set"] = widgets.Dropdown(options=list(state.test_sets), value=s.test_set, description="Test set",
+                                     disabled=len(state.test_sets) < 2, style=style, layout=widgets.Layout(width="170px"))
+    c["test_index"] = widgets.IntText(value=s.test_index, description="Test index", style=style,
+                                      layout=widgets.Layout(width="150px"))
+    c["prev"] = widgets.Button(description="◀", tooltip="previous test image", layout=widgets.Layout(width="36px"))
+    c["next"] = widgets.Button(description="▶", tooltip="next test image", layout=widgets.Layout(width="36px"))
+    c["pick_list"] = widgets.Dropdown(options=[], description="or pick from", style=style,
+                                      layout=widgets.Layout(width="260px"))
+    c["pick"] = widgets.Dropdown(options=[], layout=widgets.Layout(width="260px"))
+    c["k"] = widgets.IntText(value=s.k, description="k (per list)", style=style, layout=widgets.Layout(width="140px"))
+    c["score"] = widgets.ToggleButtons(options=[(v, k) for k, v in SCORES.items()], value=s.score,
+                                       description="Score", style={**style, "button_width": "80px"})
+    c["label"] = widgets.ToggleButtons(options=[(m, m) for m in LABEL_MODES], value=s.label,
+                                       description="Test label", style={**style, "button_width": "80px"},
+                                       tooltips=["explain the prediction", "explain the true label (the error)"])
+    c["n_samples"] = widgets.IntSlider(value=s.n_samples, min=0, max=64, step=1, description="SmoothGrad n",
+                                       continuous_update=False, style=style)
+    c["noise"] = widgets.FloatSlider(value=s.noise, min=0.0, max=0.5, step=0.01, description="σ (fraction of range)",
+                                     continuous_update=False, readout_format=".2f", style=style)
+    c["sign"] = widgets.Dropdown(options=[(SIGN_LABELS[x], x) for x in SIGNS], value=s.sign, description="Sign",
+                                 style=style, layout=widgets.Layout(width="240px"))
+    c["channels"] = widgets.Dropdown(options=list(CHANNEL_REDUCTIONS), value=s.channels, description="Channels",
+                                     style=style, layout=widgets.Layout(width="150px"))
+    c["opacity"] = widgets.FloatSlider(value=s.opacity, min=0.0, max=1.0, step=0.05, description="Opacity",
+                                       continuous_update=True, style=style)
+    c["auto"] = widgets.Checkbox(value=True, description="update automatically", indent=False,
+                                 layout=widgets.Layout(width="180px"))
+    c["compute"] = widgets.Button(description="Compute", button_style="primary", icon="refresh",
+                                  tooltip="recompute with the settings above")
+    c["progress"] = widgets.FloatProgress(value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="200px", visibility="hidden"))
+    c["status"] = widgets.HTML(value="")
+    c["message"] = widgets.HTML(value="")
+    c["test_image"] = widgets.Image(format="png", width=28 * TEST_SCALE, layout=widgets.Layout(border="1px solid #ccc"))
+    c["test_info"] = widgets.HTML(value="")
+    c["proponents"] = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
+    c["opponents"] = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
+    c["detail_info"] = widgets.HTML(value="")
+    c["detail_titles"] = [widgets.HTML(value=f"<div style='text-align:center;font-size:12px'>{t}</div>")
+                          for t in ("image", "TFA raw (n = 0)", "TFA SmoothGrad", "two-step baseline")]
+    c["detail_images"] = [widgets.Image(format="png", width=28 * DETAIL_SCALE) for _ in range(4)]
+    c["close_detail"] = widgets.Button(description="close", icon="times", layout=widgets.Layout(width="80px"))
+    c["detail"] = widgets.VBox(
+        [widgets.HBox([c["detail_info"], c["close_detail"]]),
+         widgets.HBox([widgets.VBox([im, t], layout=widgets.Layout(margin="0 6px")) for im, t in zip(c["detail_images"], c["detail_titles"])])],
+        layout=widgets.Layout(display="none", border="1px solid #ddd", padding="6px", margin="6px 0"),
+    )
+    for kind in ("proponent", "opponent"):
+        c[f"{kind}_images"], c[f"{kind}_captions"], c[f"{kind}_buttons"], c[f"{kind}_cards"] = [], [], [], []
+
+    view = _ExplorerView(state, c)
+
+    index_line = widgets.HTML(value=f"<span style='font-size:11px;color:#666'>{html.escape(state.index_info)}</span>")
+    c["index_info"] = index_line
+    header = widgets.HTML(
+        "<h3 style='margin:4px 0'>Explorer of harmful training regions</h3>"
+        "<div style='font-size:12px;color:#444'>Pick a test image. Its <b>proponents</b> are the training "
+        "images whose gradient points the same way (a training step on them lowers this test loss); its "
+        "<b>opponents</b> point the other way (harmful for it). Each carries its TFA map: which of its "
+        "pixels drive that score. Click <i>inspect</i> to compare maps side by side.</div>"
+    )
+    row1 = widgets.HBox([c["test_set"], c["test_index"], c["prev"], c["next"], c["pick_list"], c["pick"]],
+                        layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+    row2 = widgets.HBox([c["score"], c["label"], c["k"]], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+    row3 = widgets.HBox([c["n_samples"], c["noise"], c["auto"], c["compute"]],
+                        layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+    row4 = widgets.HBox([c["sign"], c["channels"], c["opacity"]], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+    status = widgets.HBox([c["progress"], c["status"]], layout=widgets.Layout(align_items="center"))
+    test_box = widgets.HBox([c["test_image"], c["test_info"]], layout=widgets.Layout(align_items="flex-start", margin="6px 0"))
+    legend = widgets.HTML(f"<div style='font-size:11px;color:#444'>{OVERLAY_LEGEND}</div>")
+    c["proponents_title"] = widgets.HTML()
+    c["opponents_title"] = widgets.HTML()
+    ui = widgets.VBox(
+        [header, row1, row2, row3, row4, status, c["message"], test_box, legend,
+         c["proponents_title"], c["proponents"], c["opponents_title"], c["opponents"], c["detail"], index_line],
+        layout=widgets.Layout(padding="4px"),
+    )
+    ui.add_class("tfa-explorer")
+    view.connect()
+    view.refresh(compute=True)
+    index_line.value = f"<span style='font-size:11px;color:#666'>{html.escape(state.index_info)}</span>"
+    return ui, c
+
+
+class _ExplorerView:
+    """Callbacks of :func:`build_explorer`: widget values → state, state results → widgets."""
+
+    def __init__(self, state: ExplorerState, controls: dict):
+        self.state = state
+        self.c = controls
+        self._syncing = False
+        self.result: ExplorerResult | None = None
+        state.on_progress = self._progress
+
+    # -------------------------------------------------------------- wiring
+    def connect(self):
+        c = self.c
+        for name in SLOW_SETTINGS:
+            c[name].observe(self._on_slow, names="value")
+        for name in ("sign", "channels", "opacity"):
+            c[name].observe(self._on_display, names="value")
+        c["compute"].on_click(lambda _b: self.refresh(compute=True))
+        c["prev"].on_click(lambda _b: self._step(-1))
+        c["next"].on_click(lambda _b: self._step(+1))
+        c["pick_list"].observe(self._on_pick_list, names="value")
+        c["pick"].observe(self._on_pick, names="value")
+        c["close_detail"].on_click(lambda _b: self._apply({"selected": None}))
+        self._fill_pick_lists()
+
+    def _progress(self, fraction: float, text: str):
+        self.c["progress"].value = float(fraction)
+        self.c["status"].value = f"<span style='font-size:12px'>{html.escape(text)}</span>"
+
+    # -------------------------------------------------------------- handlers
+    def _on_slow(self, change):
+        if self._syncing:
+            return
+        if change["owner"] is self.c["test_set"]:
+            self._fill_pick_lists()
+        if self.c["auto"].value:
+            self.refresh(compute=True)
+        else:
+            self.c["status"].value = "<span style='font-size:12px;color:#b26a00'>settings changed: press <b>Compute</b></span>"
+
+    def _on_display(self, _change):
+        if self._syncing:
+            return
+        self._apply({"sign": self.c["sign"].value, "channels": self.c["channels"].value, "opacity": self.c["opacity"].value})
+
+    def _step(self, delta: int):
+        self.c["test_index"].value = self.state.settings.test_index + delta
+
+    def _on_pick_list(self, _change):
+        if self._syncing:
+            return
+        self._fill_pick()
+
+    def _on_pick(self, change):
+        if self._syncing or change["new"] is None:
+            return
+        self.c["test_index"].value = int(change["new"])
+
+    def _fill_pick_lists(self):
+        st = self.state
+        options = []
+        for name in TEST_LISTS:
+            if name == "flipped" and st._flipped is None:
+                continue
+            options.append((f"{LIST_LABELS[name]} ({len(st.test_list(name))})", name))
+        with self._hold():
+            current = self.c["pick_list"].value
+            self.c["pick_list"].options = options
+            values = [v for _, v in options]
+            self.c["pick_list"].value = current if current in values else (values[0] if values else None)
+        self._fill_pick()
+
+    def _fill_pick(self):
+        st = self.state
+        name = self.c["pick_list"].value
+        indices = st.test_list(name)[:300] if name else []
+        with self._hold():
+            self.c["pick"].options = [(st.describe_test(i), i) for i in indices]
+            j = st.settings.test_index
+            self.c["pick"].value = j if j in indices else None
+
+    # -------------------------------------------------------------- apply + render
+    def _slow_values(self) -> dict:
+        return {name: self.c[name].value for name in SLOW_SETTINGS}
+
+    def refresh(self, compute: bool = True):
+        """Copy every slow setting into the state (recomputing what is not cached) and render."""
+        changes = self._slow_values() if compute else {}
+        old = self.state.settings
+        if compute and any(changes[k] != getattr(old, k) for k in ("test_set", "test_index")):
+            changes["selected"] = None  # a new test image closes the detail pane
+        self._apply(changes)
+
+    def _apply(self, changes: dict):
+        c = self.c
+        c["progress"].value = 0.0
+        c["progress"].layout.visibility = "visible"
+        c["compute"].disabled = True
+        c["status"].value = "<span style='font-size:12px'>computing…</span>"
+        t0 = time.perf_counter()
+        try:
+            result = self.state.set(**changes)
+        except Exception as err:  # noqa: BLE001 — set() should not raise; never show a traceback
+            result = self.state._with_message(f"Unexpected error ({type(err).__name__}): {err}")
+        try:
+            self.render(result)
+        except Exception as err:  # noqa: BLE001
+            c["message"].value = _message_html(f"Could not draw the result ({type(err).__name__}): {err}")
+        finally:
+            c["compute"].disabled = False
+            c["progress"].layout.visibility = "hidden"
+        dt = time.perf_counter() - t0
+        computed = result.timings.get("computed", {})
+        n_maps = computed.get("maps", 0)
+        c["status"].value = (
+            f"<span style='font-size:12px;color:#555'>updated in {dt:.2f} s"
+            f"{f' ({n_maps} new TFA maps)' if n_maps else ' (from cache)'}</span>"
+        )
+
+    @staticmethod
+    def _sync_widget(w, value):
+        if w.value != value:
+            w.value = value
+
+    def _hold(self):
+        view = self
+
+        class _Hold:
+            def __enter__(self):
+                self.prev = view._syncing
+                view._syncing = True
+
+            def __exit__(self, *exc):
+                view._syncing = self.prev
+
+        return _Hold()
+
+    def render(self, r: ExplorerResult):
+        c = self.c
+        self.result = r
+        c["message"].value = _message_html(r.message) if r.message else ""
+        s = r.settings
+        # widgets follow the (valid) state: a refused value is put back
+        with self._hold():
+            for name in SLOW_SETTINGS + ("sign", "channels", "opacity"):
+                self._sync_widget(c[name], getattr(s, name))
+            j = s.test_index
+            if c["pick"].value != j:
+                c["pick"].value = j if j in [v for _, v in c["pick"].options] else None
+        if r.test is None:
+            return
+        t = r.test
+        c["test_image"].value = image_png(t.image, scale=TEST_SCALE)
+        c["test_info"].value = _test_html(r)
+        score_name = SCORES[s.score]
+        for kind, items in (("proponent", r.proponents), ("opponent", r.opponents)):
+            self._ensure_cards(kind, len(items))
+            for item, img, cap in zip(items, c[f"{kind}_images"], c[f"{kind}_captions"]):
+                img.value = overlay_png(item.image, item.shown, s.sign, s.opacity, item.mask)
+                cap.value = _item_html(item, score_name)
+            for item, b in zip(items, c[f"{kind}_buttons"]):
+                b.description = f"inspect #{item.index}"
+                b.train_index = item.index
+        n_patched_p = sum(bool(i.patched) for i in r.proponents)
+        n_patched_o = sum(bool(i.patched) for i in r.opponents)
+        has_patch = self.state.train_patched is not None
+        c["proponents_title"].value = (
+            f"<b>Top {len(r.proponents)} proponents</b> (highest {score_name})"
+            + (f" · {n_patched_p} carry the patch" if has_patch else "")
+        )
+        c["opponents_title"].value = (
+            f"<b>Top {len(r.opponents)} opponents</b> (lowest {score_name}: harmful for this test loss)"
+            + (f" · {n_patched_o} carry the patch" if has_patch else "")
+        )
+        self._render_detail(r)
+
+    def _render_detail(self, r: ExplorerResult):
+        c = self.c
+        d = r.detail
+        if d is None:
+            c["detail"].layout.display = "none"
+            return
+        s = r.settings
+        c["detail"].layout.display = "flex"
+        c["detail_info"].value = _detail_html(d, r)
+        c["detail_images"][0].value = image_png(d.image, d.mask, DETAIL_SCALE)
+        for w, m in zip(c["detail_images"][1:], (d.raw, d.smooth, d.two_step)):
+            w.value = overlay_png(d.image, m, s.sign, s.opacity, d.mask, DETAIL_SCALE)
+        sm = f"TFA SmoothGrad (n = {d.n_samples}, σ = {d.noise:.2f})" if d.n_samples else "TFA SmoothGrad (n = 0: raw)"
+        titles = ("image", "TFA raw (n = 0)", sm, f"two-step baseline (own-label SmoothGrad, n = {d.n_samples})")
+        for w, t in zip(c["detail_titles"], titles):
+            w.value = f"<div style='text-align:center;font-size:12px;width:{28 * DETAIL_SCALE}px'>{html.escape(t)}</div>"
+
+    def _ensure_cards(self, kind: str, n: int):
+        c = self.c
+        if len(c[f"{kind}_cards"]) == n:
+            return
+        images = list(c[f"{kind}_images"][:n])
+        captions = list(c[f"{kind}_captions"][:n])
+        buttons = list(c[f"{kind}_buttons"][:n])
+        cards = list(c[f"{kind}_cards"][:n])
+        while len(cards) < n:
+            img = widgets.Image(format="png", width=28 * TILE_SCALE)
+            cap = widgets.HTML()
+            b = widgets.Button(description="inspect", layout=widgets.Layout(width=f"{28 * TILE_SCALE + 8}px"),
+                               tooltip="show this training image large, with raw, smoothed and two-step maps")
+            b.train_index = None
+            b.on_click(self._on_inspect)
+            card = widgets.VBox([img, cap, b], layout=widgets.Layout(align_items="center", margin="3px",
+                                                                      width=f"{28 * TILE_SCALE + 16}px"))
+            images.append(img)
+            captions.append(cap)
+            buttons.append(b)
+            cards.append(card)
+        c[f"{kind}_images"], c[f"{kind}_captions"], c[f"{kind}_buttons"], c[f"{kind}_cards"] = images, captions, buttons, cards
+        c[f"{kind}s"].children = tuple(cards)
+
+    def _on_inspect(self, button):
+        if button.train_index is not None:
+            self._apply({"selected": int(button.train_index)})
+
+
+def _message_html(text: str) -> str:
+    return (
+        "<div style='background:#fdecea;color:#8a1c1c;border:1px solid #f5c2c0;padding:4px 8px;"
+        f"border-radius:4px;font-size:13px'>{html.escape(text)}</div>"
+    )
+
+
+# ---------------------------------------------------------------------- convenience + static figure
+
+
+def explore(exp=None, state: ExplorerState | None = None, test_sets=("patched", "clean"), **settings):
+    """The explorer on the shortcut experiment (:func:`tfa_tutorial.experiment.shortcut_experiment`
+    when ``exp`` is None), ready to display: returns the UI widget, with ``ui.state`` and
+    ``ui.controls`` attached. The gradient index is cached on disk after the first build."""
+    if state is None:
+        if exp is None:
+            from .experiment import shortcut_experiment
+
+            exp = shortcut_experiment(progress=False)
+        state = ExplorerState.from_experiment(exp, test_sets=test_sets, **settings)
+    elif settings:
+        state.update(**settings)
+    ui, controls = build_explorer(state)
+    ui.state, ui.controls = state, controls
+    return ui
+
+
+def explorer_figure(result: ExplorerResult, size: float = 1.35):
+    """The explorer's view as a static matplotlib figure (the fallback for readers without
+    widgets): the test image, then one row of proponents and one of opponents with their TFA
+    overlays, labels, patch flags and scores. Returns the (pyplot) figure; show it with ``plt.show()``."""
+    import matplotlib.pyplot as plt
+
+    r = result
+    if r.test is None:
+        raise ValueError(f"the result has nothing to show: {r.message or 'no test image'}")
+    s = r.settings
+    k = max(len(r.proponents), len(r.opponents), 1)
+    fig, axes = plt.subplots(2, k + 1, figsize=(size * (k + 1) + 0.3, size * 2 * 1.32 + 0.5), squeeze=False)
+    t = r.test
+    axes[0, 0].imshow(_gray(t.image))
+    axes[0, 0].set_title(f"test #{t.index}\ntrue {t.label_name}\npred {t.pred_name} ({float(t.probs[t.pred]):.0%})", fontsize=7)
+    axes[1, 0].axis("off")
+    axes[1, 0].text(0.0, 0.5, f"explaining\n{t.target_name}\n({t.label_mode})\n\nred +, blue −\ngreen = patch",
+                    fontsize=7, va="center", transform=axes[1, 0].transAxes)
+    score_name = SCORES[s.score]
+    for row, (name, items) in enumerate((("proponent", r.proponents), ("opponent", r.opponents))):
+        for j in range(k):
+            ax = axes[row, j + 1]
+            if j >= len(items):
+                ax.axis("off")
+                continue
+            it = items[j]
+            ax.imshow(_outline(_upscale(overlay_rgb(it.image, it.shown, s.sign, s.opacity), TILE_SCALE), it.mask, TILE_SCALE))
+            patch = "" if it.patched is None else (" · patch" if it.patched else "")
+            ax.set_title(f"#{it.index} {it.label_name}{patch}\n{score_name} {it.score:+.2f}", fontsize=7,
+                         color="#00802a" if it.patched else "black")
+        axes[row, 1].set_ylabel(f"{name}s", fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    n_desc = f"SmoothGrad n={s.n_samples}, σ={s.noise:.2f}" if s.n_samples else "raw gradient"
+    fig.suptitle(f"Top-{k} proponents (top row) and opponents (bottom row) by {score_name}; TFA maps: {n_desc}, {s.sign}",
+                 fontsize=8)
+    fig.tight_layout()
+    return fig
