@@ -140,9 +140,10 @@ plt.show()
 #   for its *own* label) gains more than any TFA variant here, with the same attribution method.
 #   It cannot be test-specific by construction — whether TFA's test-specific view adds
 #   information beyond it is measured in `benchmarks/` (the evidence issue), not assumed here.
-# - **Classical FA on the test image** (Grad-CAM, saliency) points at the test image's patch:
-#   it tells you *which test pixels* matter, but not *which training images* taught the model to
-#   use them — that needs TDA (notebook 03).
+# - **Classical FA on the test image** (Grad-CAM most clearly) puts far more mass on the test
+#   image's patch with the shortcut model than with the clean one: it tells you *which test
+#   pixels* matter, but not *which training images* taught the model to use them — that needs
+#   TDA (notebook 03).
 #
 # ## 4. SmoothGrad sensitivity: a small n × σ grid
 #
@@ -186,17 +187,20 @@ s = {name: row["shortcut model"] for name, row in table.items()}
 gain = {name: row["shortcut model"]["mass"] - row["clean model"]["mass"] for name, row in table.items()}
 paper = "TFA gradient, SmoothGrad (paper)"
 tfa_families = [f for f in MAP_FAMILIES if f.startswith("TFA")]
+top_overall = exp.train.patched[scores.topk(top_k, dim=1).indices].float().mean().item()
 c = T.Claims()
 c.check("autograd TFA equals the softmax-regression closed form", rel_err < 1e-8)
-c.check("Grad-Cos retrieves patched training images (top-k among patched by construction; see 03)",
-        bool(exp.train.patched[train_idx].all()))
-c.check("the paper's SmoothGrad TFA map puts near-chance mass on the patch (within 0.1 of chance)",
-        abs(s[paper]["mass"] - chance) < 0.1)
+c.check("Grad-Cos ranks patched training images first: most of each test image's overall top-k carry the patch",
+        top_overall >= 0.5)
+c.check("the paper's SmoothGrad TFA map puts at most chance-level mass on the patch (≤ chance + 0.05)",
+        s[paper]["mass"] <= chance + 0.05)
 c.check("value attributions of Grad-Cos (gradient × input) put more mass on the patch than its gradient",
         s["TFA gradient × input"]["mass"] > s[paper]["mass"] + 0.1)
-c.check("the two-step baseline's gain over the clean control exceeds every TFA variant's",
-        all(gain["two-step SmoothGrad (own logit)"] > gain[f] for f in tfa_families))
-c.check("Grad-CAM on the test image points at the test image's patch (pointing ≥ 0.8)",
-        s["test-image Grad-CAM (classical FA)"]["pointing"] >= 0.8)
+c.check("with the same method (gradient × input), the two-step baseline gains more over the clean control than TFA",
+        gain["two-step gradient × input"] > gain["TFA gradient × input"] + 0.05)
+c.check("the best two-step gain exceeds the best TFA gain",
+        max(gain[f] for f in gain if f.startswith("two-step")) > max(gain[f] for f in tfa_families))
+c.check("classical FA on the test image (Grad-CAM) puts more mass on its patch with the shortcut model than the clean one",
+        gain["test-image Grad-CAM (classical FA)"] > 0.2)
 c.check("a random map scores chance (within 0.05)", abs(s["random"]["mass"] - chance) < 0.05)
 c.summary()

@@ -17,9 +17,10 @@ For each notebook, in the order given:
    and no widget views that would need it (progress bars), no per-cell timing metadata,
    kernelspec ``python3``.
 
-While a notebook runs, the resident memory of the kernel's process tree is sampled (psutil if
-installed, else ``/proc``). The script prints a markdown table of wall time and peak memory and
-exits non-zero when a notebook errors or exceeds ``--budget-seconds`` / ``--budget-mb``.
+While a notebook runs, the resident memory and CPU time of the kernel's process tree are sampled
+(psutil if installed, else ``/proc``). The script prints a markdown table of wall time, kernel
+CPU time and peak memory, and exits non-zero when a notebook errors or exceeds
+``--budget-seconds`` (wall time) / ``--budget-mb`` (peak memory).
 """
 from __future__ import annotations
 
@@ -76,35 +77,52 @@ def _rss_proc(pid: int) -> int:
     return 0
 
 
-def tree_rss_bytes() -> int:
-    """Summed resident memory of every descendant of this process (the kernel and anything it
-    started). The runner starts no other children while a notebook executes."""
+def _cpu_proc(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` (and its reaped children), from /proc/PID/stat."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # fields[0] is field 3 (state): utime, stime, cutime, cstime are fields 14-17
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_usage() -> tuple[int, float]:
+    """``(rss_bytes, cpu_seconds)`` summed over every descendant of this process (the kernel and
+    anything it started). The runner starts no other children while a notebook executes."""
     try:
         import psutil
     except ImportError:
         if not Path("/proc").is_dir():
-            return 0
-        return sum(_rss_proc(p) for p in _children_proc(os.getpid()))
-    total = 0
+            return 0, 0.0
+        pids = _children_proc(os.getpid())
+        return sum(_rss_proc(p) for p in pids), sum(_cpu_proc(p) for p in pids)
+    rss, cpu = 0, 0.0
     for child in psutil.Process().children(recursive=True):
         try:
-            total += child.memory_info().rss
+            rss += child.memory_info().rss
+            t = child.cpu_times()
+            cpu += t.user + t.system + t.children_user + t.children_system
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             pass
-    return total
+    return rss, cpu
 
 
 class PeakSampler:
-    """Samples :func:`tree_rss_bytes` every ``interval`` seconds in a thread; ``peak`` in bytes."""
+    """Samples :func:`tree_usage` every ``interval`` seconds in a thread: ``peak`` resident memory
+    in bytes, and ``cpu`` seconds (the last reading before the kernel exits; CPU time, unlike wall
+    time, does not grow when other jobs share the cores)."""
 
     def __init__(self, interval: float = 0.2):
-        self.interval, self.peak = interval, 0
+        self.interval, self.peak, self.cpu = interval, 0, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, tree_rss_bytes())
+            rss, cpu = tree_usage()
+            self.peak, self.cpu = max(self.peak, rss), max(self.cpu, cpu)
             self._stop.wait(self.interval)
 
     def __enter__(self) -> "PeakSampler":
@@ -153,8 +171,8 @@ def clean_notebook(nb: nbformat.NotebookNode) -> None:
             cell.outputs = [o for o in cell.outputs if WIDGET_VIEW not in o.get("data", {})]
 
 
-def run_one(ipynb: Path, timeout: int) -> tuple[str, float, float, str]:
-    """Execute ``ipynb`` in place; returns ``(status, seconds, peak_mb, message)``."""
+def run_one(ipynb: Path, timeout: int) -> tuple[str, float, float, float, str]:
+    """Execute ``ipynb`` in place; returns ``(status, seconds, cpu_seconds, peak_mb, message)``."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
@@ -180,7 +198,7 @@ def run_one(ipynb: Path, timeout: int) -> tuple[str, float, float, str]:
     seconds = time.perf_counter() - start
     clean_notebook(nb)
     nbformat.write(nb, ipynb)
-    return status, seconds, sampler.peak / 2**20, message
+    return status, seconds, sampler.cpu, sampler.peak / 2**20, message
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,22 +229,23 @@ def main(argv: list[str] | None = None) -> int:
         ipynb = path.with_suffix(".ipynb")
         print(f"running {ipynb} ({mode} mode) ...", file=sys.stderr, flush=True)
         try:
-            status, seconds, peak_mb, message = run_one(ipynb, args.timeout)
+            status, seconds, cpu, peak_mb, message = run_one(ipynb, args.timeout)
         except Exception as err:  # sync failure, unreadable notebook, kernel would not start
-            status, seconds, peak_mb, message = "error", 0.0, 0.0, f"{type(err).__name__}: {err}".splitlines()[0]
+            status, seconds, cpu, peak_mb, message = "error", 0.0, 0.0, 0.0, f"{type(err).__name__}: {err}".splitlines()[0]
         if status == "ok" and seconds > args.budget_seconds:
             status, message = "over time", f"{seconds:.0f} s > budget {args.budget_seconds:.0f} s"
         if status == "ok" and peak_mb > args.budget_mb:
             status, message = "over memory", f"{peak_mb:.0f} MB > budget {args.budget_mb:.0f} MB"
         failed |= status != "ok"
-        rows.append((ipynb.name, status, seconds, peak_mb, message))
-        print(f"  {status}: {seconds:.1f} s, peak {peak_mb:.0f} MB {message}", file=sys.stderr, flush=True)
+        rows.append((ipynb.name, status, seconds, cpu, peak_mb, message))
+        print(f"  {status}: {seconds:.1f} s wall, {cpu:.1f} s CPU, peak {peak_mb:.0f} MB {message}",
+              file=sys.stderr, flush=True)
 
-    print(f"\n| notebook | mode | status | wall time (s) | peak memory (MB) |")
-    print("|---|---|---|---:|---:|")
-    for name, status, seconds, peak_mb, message in rows:
+    print("\n| notebook | mode | status | wall time (s) | kernel CPU time (s) | peak memory (MB) |")
+    print("|---|---|---|---:|---:|---:|")
+    for name, status, seconds, cpu, peak_mb, message in rows:
         shown = status if not message else f"{status}: {message}"
-        print(f"| `{name}` | {mode} | {shown} | {seconds:.0f} | {peak_mb:.0f} |")
+        print(f"| `{name}` | {mode} | {shown} | {seconds:.0f} | {cpu:.0f} | {peak_mb:.0f} |")
     return 1 if failed else 0
 
 

@@ -447,3 +447,11 @@ def test_manual_mode_waits_for_compute_and_shows_progress(built):
 def test_settings_dataclass_is_the_single_source_of_names():
     names = {f for f in ExplorerSettings.__dataclass_fields__}
     assert set(SLOW_SETTINGS) <= names
+
+
+def test_ranking_only_result_computes_no_map(state):
+    maps = state.stats["maps"]
+    r = state.result(maps=False, test_index=2)
+    assert state.stats["maps"] == maps and r.proponents[0].map is None and r.proponents[0].shown is None
+    assert [p.index for p in r.proponents] == [p.index for p in state.result(test_index=2).proponents]
+    assert state.settings.test_index == 0  # overrides are not stored

@@ -161,8 +161,8 @@ class TrainItem:
     score: float
     image: torch.Tensor  # [C, H, W]
     mask: torch.Tensor | None  # [H, W] bool, the patch (ground truth), or None
-    map: torch.Tensor  # [C, H, W] signed TFA map
-    shown: torch.Tensor  # [H, W] after the display reduction
+    map: torch.Tensor | None  # [C, H, W] signed TFA map (None for a ranking-only result)
+    shown: torch.Tensor | None  # [H, W] after the display reduction
     index_score: float | None = None  # the index's (possibly projected) estimate of ``score``
 
 
@@ -662,7 +662,7 @@ class ExplorerState:
             rank, kind, i, label, self.classes[label],
             None if self.train_patched is None else bool(self.train_patched[i]), float(score),
             self.train_images[i], None if self.train_masks is None else self.train_masks[i],
-            m, reduce_map(m, s.sign, s.channels), index_score,
+            m, None if m is None else reduce_map(m, s.sign, s.channels), index_score,
         )
 
     def exact_scores(self, indices, settings: ExplorerSettings | None = None) -> torch.Tensor:
@@ -699,9 +699,10 @@ class ExplorerState:
         bottom = sorted(cand_bottom, key=lambda i: exact[i])[:k]
         return top, bottom, exact
 
-    def result(self, **overrides) -> ExplorerResult:
+    def result(self, maps: bool = True, **overrides) -> ExplorerResult:
         """The result for the current settings (or for them with ``overrides``, without storing
-        them). Raises ValueError on a bad override; computes only what is not cached."""
+        them). Raises ValueError on a bad override; computes only what is not cached.
+        ``maps=False`` gives the ranking only (items without ``map``/``shown``), which is cheap."""
         s = self._validated(overrides) if overrides else self.settings
         progress = self.on_progress or (lambda f, t: None)
         t0 = time.perf_counter()
@@ -715,11 +716,12 @@ class ExplorerState:
         todo = [("proponent", r, i) for r, i in enumerate(top, 1)] + [("opponent", r, i) for r, i in enumerate(bottom, 1)]
         items = {"proponent": [], "opponent": []}
         for done, (kind, rank, i) in enumerate(todo):
-            m = self._map_for(s, test.target, i, s.n_samples)
+            m = self._map_for(s, test.target, i, s.n_samples) if maps else None
             items[kind].append(self._item(s, kind, rank, i, shown[i], m, float(scores[i])))
-            progress((done + 1) / len(todo), f"TFA maps: {done + 1}/{len(todo)}")
+            if maps:
+                progress((done + 1) / len(todo), f"TFA maps: {done + 1}/{len(todo)}")
         t2 = time.perf_counter()
-        detail = self._detail(s, test.target, scores, s.selected) if s.selected is not None else None
+        detail = self._detail(s, test.target, scores, s.selected) if s.selected is not None and maps else None
         t3 = time.perf_counter()
         self.stats["results"] += 1
         computed = {key: self.stats[key] - before[key] for key in ("queries", "exact", "maps", "two_step", "index_builds")}
@@ -728,7 +730,7 @@ class ExplorerState:
             {"scores_s": t1 - t0, "maps_s": t2 - t1, "detail_s": t3 - t2, "total_s": t3 - t0, "computed": computed},
             self.index_info,
         )
-        if not overrides:
+        if not overrides and maps:
             self.last_result = result
         return result
 

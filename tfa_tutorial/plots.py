@@ -106,7 +106,7 @@ def bar_table(table: dict, metric: str, chance: float | None = None, title: str 
     groups = list(next(iter(table.values())))
     x = np.arange(len(names))
     w = 0.8 / len(groups)
-    fig, ax = plt.subplots(figsize=(1.1 * len(names) + 2, 3.2))
+    fig, ax = plt.subplots(figsize=(min(0.8 * len(names) + 2, 11), 3.4))
     for g, grp in enumerate(groups):
         ax.bar(x + g * w - 0.4 + w / 2, [table[n][grp] for n in names], w, label=grp)
     if chance is not None:
