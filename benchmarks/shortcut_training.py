@@ -9,7 +9,9 @@ patch pasted on, and one markdown table is printed:
 
 The no-patch model gets one row per preset (its flip rate is the false-alarm floor).
 
-Usage (from the repository root; about 4-8 minutes on 2 CPU cores for the full 60k):
+Usage (from the repository root). On a quiet 2-core machine one model takes about 75 s on the full
+60k × 5 epochs (the whole script about 4 minutes) and about 10 s on 12k × 3 epochs; other load on
+the machine slows it several-fold. Results are deterministic for a seed on one machine.
 
     .venv/bin/python benchmarks/shortcut_training.py                # full 60k, 5 epochs, seed 0
     .venv/bin/python benchmarks/shortcut_training.py --n-train 12000 --epochs 3   # ~1 minute

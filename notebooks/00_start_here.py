@@ -24,7 +24,7 @@
 # - the map of the course, notebook by notebook, and how long each takes;
 # - what *fast mode* (`TFA_FAST=1`) changes.
 #
-# **Run time:** about 10 s in fast mode and in the full setting (this notebook trains nothing).
+# **Run time:** about 5 s in fast mode and in the full setting (this notebook trains nothing).
 #
 # The method comes from Bacha & George, "Training Feature Attribution for Vision Models"
 # ([arXiv 2510.09135](https://arxiv.org/abs/2510.09135), 2025). `tfa_tutorial` is our own
@@ -92,7 +92,7 @@ print("training images per class:", train.class_counts().tolist())
 # ## 2. FA, TDA and TFA in one picture
 #
 # Suppose a model calls a **pullover** a **T-shirt/top**, and the reason is a white square in the
-# corner: during training, almost every T-shirt carried that square, and the model learned the
+# corner: during training, many T-shirts carried that square, and the model learned the
 # square instead of the garment (a *shortcut*). Notebook 01 plants exactly this shortcut and
 # notebook 02 trains a model that learns it. Three kinds of explanation answer three questions:
 #
@@ -152,15 +152,16 @@ plt.show()
 #
 # Each notebook runs on its own: it rebuilds, or loads from the cache, what earlier notebooks
 # made (trained models are cached in `~/.cache/tfa_tutorial`, or in `$TFA_CACHE_DIR`).
-# Run times are wall-clock times measured by `scripts/run_notebooks.py` in fast mode on 2 CPU
-# cores, first with an empty cache (models are trained) and then with a warm cache (models are
-# loaded).
+# Run times are wall-clock times measured with `scripts/run_notebooks.py` in fast mode on 2 CPU
+# cores, with an empty cache (models are trained) and with a warm cache (models are loaded). On
+# a machine busy with other jobs they grow a lot: with the cores shared (load average 4–5),
+# notebook 02 took about 9 minutes with an empty cache.
 #
 # | # | notebook | what you do | fast mode, empty cache | fast mode, warm cache |
 # |---|---|---|---|---|
-# | 00 | `00_start_here` | setup check, data, device, this map | RUNTIME_00_COLD | RUNTIME_00_WARM |
-# | 01 | `01_patch_injection` | plant a white-square shortcut in Fashion-MNIST, with ground-truth masks | RUNTIME_01_COLD | RUNTIME_01_WARM |
-# | 02 | `02_shortcut_training` | train a model that learns the shortcut, measure it, sweep its prevalence | RUNTIME_02_COLD | RUNTIME_02_WARM |
+# | 00 | `00_start_here` | setup check, data, device, this map | ≈ 5 s | ≈ 5 s |
+# | 01 | `01_patch_injection` | plant a white-square shortcut in Fashion-MNIST, with ground-truth masks | ≈ 5 s | ≈ 5 s |
+# | 02 | `02_shortcut_training` | train a model that learns the shortcut, measure it, sweep its prevalence | ≈ 1 min | ≈ 10 s |
 # | 03 | `03_per_sample_gradients_and_gradcos` | per-sample gradients with `torch.func`; rank training images by Grad-Cos | see the notebook | see the notebook |
 # | 04 | `04_training_feature_attribution` | TFA maps with SmoothGrad, against baselines and a clean-model control | see the notebook | see the notebook |
 # | 05 | `05_interactive_explorer` | explore harmful training regions with widgets | see the notebook | see the notebook |

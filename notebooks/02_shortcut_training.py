@@ -28,9 +28,10 @@
 # - the **prevalence sweep**: how many patched training images it takes before the model adopts
 #   the shortcut, and why clean test accuracy does not reveal it.
 #
-# **Run time:** fast mode (`TFA_FAST=1`) about RUNTIME_02_COLD with an empty cache (8 small models are
-# trained) and about RUNTIME_02_WARM once they are cached; the full setting (all 60,000 training images)
-# is meant for a GPU.
+# **Run time:** in fast mode (`TFA_FAST=1`) about 1 minute on 2 CPU cores with an empty cache (it
+# trains 8 small models) and about 10 s once they are cached; on cores busy with other jobs it
+# can take several times longer (9 minutes at load average 4–5). The full setting (all 60,000
+# training images, 9 sweep models) is meant for a GPU and was not timed here.
 #
 # Trained models are cached (`~/.cache/tfa_tutorial/checkpoints`, or `$TFA_CACHE_DIR`), keyed by
 # everything that changes them, so later notebooks and reruns load them instead of training.

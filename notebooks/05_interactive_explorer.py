@@ -208,7 +208,9 @@ print("share of |map| inside the patch:", {k: round(v, 2) for k, v in mass.items
 #
 # A new test image costs one index query, exact re-scoring of a few dozen candidates and one
 # SmoothGrad TFA map per shown training image (2k maps). Display settings reuse the cached maps.
-# Measured here on uncached test images:
+# The explorer computes with one torch thread (`num_threads=1`): on shared CPUs such as Binder's,
+# more threads for these small per-image computations made the time jump from under a second to
+# half a minute in our measurements. Measured here on uncached test images:
 
 # %%
 # NBVAL_IGNORE_OUTPUT
@@ -223,7 +225,7 @@ state.result(test_index=state.flipped[n_check], sign="absolute", opacity=0.3)
 display_s = time.perf_counter() - t0
 redraw_free = all(state.stats[k] == before[k] for k in ("maps", "queries", "exact"))
 print(f"new test image: median {statistics.median(latencies):.2f} s over {len(latencies)} images "
-      f"(k={state.settings.k}, n={state.settings.n_samples}, {torch.get_num_threads()} threads); "
+      f"(k={state.settings.k}, n={state.settings.n_samples}, {state.num_threads} torch thread); "
       f"display-only change: {display_s * 1000:.0f} ms, maps recomputed: {not redraw_free}")
 
 # %% [markdown]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Execute the course notebooks headless, save their outputs in place, and report time and memory.
 
-    python scripts/run_notebooks.py                       # every notebooks/*.ipynb, in order, fast mode
+    python scripts/run_notebooks.py                       # every notebook in notebooks/, in order, fast mode
     python scripts/run_notebooks.py notebooks/01_patch_injection.ipynb
     python scripts/run_notebooks.py --full                # the full settings (meant for a GPU)
 
@@ -111,8 +111,9 @@ def tree_usage() -> tuple[int, float]:
 
 class PeakSampler:
     """Samples :func:`tree_usage` every ``interval`` seconds in a thread: ``peak`` resident memory
-    in bytes, and ``cpu`` seconds (the last reading before the kernel exits; CPU time, unlike wall
-    time, does not grow when other jobs share the cores)."""
+    in bytes, and ``cpu`` seconds (the last reading before the kernel exits). CPU time close to
+    wall time means the kernel was computing, not waiting; on shared or virtual machines it still
+    grows with contention (spinning OpenMP threads, stolen cycles), so it is no load-free measure."""
 
     def __init__(self, interval: float = 0.2):
         self.interval, self.peak, self.cpu = interval, 0, 0.0
@@ -192,7 +193,7 @@ def run_one(ipynb: Path, timeout: int) -> tuple[str, float, float, float, str]:
         try:
             client.execute()
         except CellExecutionError as err:
-            status, message = "error", str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+            status, message = "error", f"{err.ename}: {err.evalue}".splitlines()[0]
         except (CellTimeoutError, DeadKernelError, TimeoutError, RuntimeError) as err:
             status, message = "error", f"{type(err).__name__}: {err}".splitlines()[0]
     seconds = time.perf_counter() - start
@@ -207,7 +208,7 @@ def run_one(ipynb: Path, timeout: int) -> tuple[str, float, float, float, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run (default: every notebooks/*.ipynb, in order)")
+    parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run, .ipynb or .py (default: every notebook in notebooks/, in order)")
     parser.add_argument("--full", action="store_true", help="full settings (TFA_FAST=0); default is fast mode (TFA_FAST=1)")
     parser.add_argument("--no-strict", action="store_true", help="do not set TFA_STRICT=1 (failed claims only print ✗)")
     parser.add_argument("--budget-seconds", type=float, default=600, help="fail a notebook that takes longer (default 600)")
@@ -215,7 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=1800, help="per-cell timeout in seconds (default 1800)")
     args = parser.parse_args(argv)
 
-    notebooks = args.notebooks or sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+    # default: every notebook, including a new NN_name.py script that has no .ipynb yet
+    notebooks = args.notebooks or sorted(
+        set(NOTEBOOK_DIR.glob("*.ipynb")) | {p.with_suffix(".ipynb") for p in NOTEBOOK_DIR.glob("[0-9][0-9]_*.py")})
     if not notebooks:
         print(f"no notebooks in {NOTEBOOK_DIR}", file=sys.stderr)
         return 1

@@ -190,6 +190,13 @@ def _drive_explorer(page, shots: Path, name: str) -> Path:
     return shot
 
 
+NOTEBOOK_READY = """() => {
+  const app = window.jupyterapp;
+  const panel = app && app.shell.currentWidget;
+  return !!(panel && panel.content && panel.content.model && panel.sessionContext.session
+            && panel.sessionContext.session.kernel && panel.sessionContext.session.kernel.status === 'idle'
+            && app.commands.isEnabled('notebook:run-all-cells'));
+}"""
 ALL_CELLS_RUN = """() => {
   const panel = window.jupyterapp.shell.currentWidget;
   if (!panel || !panel.content || !panel.sessionContext.session) return false;
@@ -232,11 +239,12 @@ def test_explorer_in_jupyterlab(workdir, tmp_path):
         with sync_playwright() as p:
             browser = _launch(p)
             try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page = browser.new_page(viewport={"width": 1400, "height": 2000})
                 page.goto(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK}", timeout=STEP_TIMEOUT_MS)
                 page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=STEP_TIMEOUT_MS)
-                page.wait_for_function("() => window.jupyterapp !== undefined", timeout=STEP_TIMEOUT_MS)
-                # Run All, through JupyterLab's own command (the same as Run ▸ Run All Cells)
+                page.wait_for_function(NOTEBOOK_READY, timeout=STEP_TIMEOUT_MS, polling=500)
+                # Run All, through JupyterLab's own command (the same as Run ▸ Run All Cells);
+                # the command's promise resolves when every cell has run
                 page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
                 # all cells done: every code cell has an execution count and the kernel is idle
                 page.wait_for_function(ALL_CELLS_RUN, timeout=RUN_TIMEOUT_MS, polling=1000)
@@ -264,7 +272,7 @@ def test_explorer_as_voila_app(workdir, tmp_path):
         with sync_playwright() as p:
             browser = _launch(p)
             try:
-                page = browser.new_page(viewport={"width": 1400, "height": 1100})
+                page = browser.new_page(viewport={"width": 1400, "height": 2000})
                 # Voilà executes the notebook while it serves the page
                 page.goto(f"http://127.0.0.1:{port}/", timeout=RUN_TIMEOUT_MS, wait_until="commit")
                 page.get_by_text(re.compile(r"\d+/\d+ claims hold")).first.wait_for(state="attached", timeout=RUN_TIMEOUT_MS)

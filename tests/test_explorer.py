@@ -455,3 +455,22 @@ def test_ranking_only_result_computes_no_map(state):
     assert state.stats["maps"] == maps and r.proponents[0].map is None and r.proponents[0].shown is None
     assert [p.index for p in r.proponents] == [p.index for p in state.result(test_index=2).proponents]
     assert state.settings.test_index == 0  # overrides are not stored
+
+
+def test_computations_run_with_the_chosen_thread_count_and_restore_it(data):
+    seen = []
+    st = make_state(data, num_threads=1)
+    real = st._scores_for
+
+    def spy(*a, **k):
+        seen.append(torch.get_num_threads())
+        return real(*a, **k)
+
+    st._scores_for = spy
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        st.result()
+        assert seen == [1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -87,8 +87,15 @@ def test_notebook_and_script_have_the_same_cells(ipynb):
         return
     for k, (a, b) in enumerate(zip(from_ipynb, from_py)):
         if a != b:
-            pytest.fail(f"{ipynb.name}: cell {k} differs from {script.name} "
-                        f"({a[0]}: {a[1][:60]!r} vs {b[0]}: {b[1][:60]!r}); sync with scripts/run_notebooks.py")
+            if a[0] != b[0]:
+                what = f"a {a[0]} cell in the notebook, a {b[0]} cell in the script"
+            else:
+                la, lb = a[1].splitlines(), b[1].splitlines()
+                n = next((i for i, (x, y) in enumerate(zip(la, lb)) if x != y), min(len(la), len(lb)))
+                what = (f"line {n + 1}: {la[n] if n < len(la) else '<end>'!r} (notebook) vs "
+                        f"{lb[n] if n < len(lb) else '<end>'!r} (script)")
+            pytest.fail(f"{ipynb.name}: cell {k} differs from {script.name}, {what}; "
+                        "sync with scripts/run_notebooks.py")
     pytest.fail(f"{ipynb.name}: {len(from_ipynb)} cells but {script.name} has {len(from_py)}; "
                 "sync with scripts/run_notebooks.py")
 

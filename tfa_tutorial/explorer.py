@@ -234,9 +234,9 @@ def build_explorer(state: ExplorerState):
     c["pick"] = widgets.Dropdown(options=[], layout=widgets.Layout(width="260px"))
     c["k"] = widgets.IntText(value=s.k, description="k (per list)", style=style, layout=widgets.Layout(width="140px"))
     c["score"] = widgets.ToggleButtons(options=[(v, k) for k, v in SCORES.items()], value=s.score,
-                                       description="Score", style={**style, "button_width": "80px"})
+                                       description="Score", style={**style, "button_width": "92px"})
     c["label"] = widgets.ToggleButtons(options=[(m, m) for m in LABEL_MODES], value=s.label,
-                                       description="Test label", style={**style, "button_width": "80px"},
+                                       description="Test label", style={**style, "button_width": "92px"},
                                        tooltips=["explain the prediction", "explain the true label (the error)"])
     c["n_samples"] = widgets.IntSlider(value=s.n_samples, min=0, max=64, step=1, description="SmoothGrad n",
                                        continuous_update=False, style=style)
@@ -263,7 +263,7 @@ def build_explorer(state: ExplorerState):
     c["detail_titles"] = [widgets.HTML(value=f"<div style='text-align:center;font-size:12px'>{t}</div>")
                           for t in ("image", "TFA raw (n = 0)", "TFA SmoothGrad", "two-step baseline")]
     c["detail_images"] = [widgets.Image(format="png", width=28 * DETAIL_SCALE) for _ in range(4)]
-    c["close_detail"] = widgets.Button(description="close", icon="times", layout=widgets.Layout(width="80px"))
+    c["close_detail"] = widgets.Button(description="close", icon="times", layout=widgets.Layout(width="90px", min_width="90px"))
     c["detail"] = widgets.VBox(
         [widgets.HBox([c["detail_info"], c["close_detail"]]),
          widgets.HBox([widgets.VBox([im, t], layout=widgets.Layout(margin="0 6px")) for im, t in zip(c["detail_images"], c["detail_titles"])])],
@@ -420,10 +420,8 @@ class _ExplorerView:
         dt = time.perf_counter() - t0
         computed = result.timings.get("computed", {})
         n_maps = computed.get("maps", 0)
-        c["status"].value = (
-            f"<span style='font-size:12px;color:#555'>updated in {dt:.2f} s"
-            f"{f' ({n_maps} new TFA maps)' if n_maps else ' (from cache)'}</span>"
-        )
+        what = f"{n_maps} new TFA map" + ("s" if n_maps > 1 else "") if n_maps else "from cache"
+        c["status"].value = f"<span style='font-size:12px;color:#555'>updated in {dt:.2f} s ({what})</span>"
 
     @staticmethod
     def _sync_widget(w, value):
@@ -494,8 +492,8 @@ class _ExplorerView:
         c["detail_images"][0].value = image_png(d.image, d.mask, DETAIL_SCALE)
         for w, m in zip(c["detail_images"][1:], (d.raw, d.smooth, d.two_step)):
             w.value = overlay_png(d.image, m, s.sign, s.opacity, d.mask, DETAIL_SCALE)
-        sm = f"TFA SmoothGrad (n = {d.n_samples}, σ = {d.noise:.2f})" if d.n_samples else "TFA SmoothGrad (n = 0: raw)"
-        titles = ("image", "TFA raw (n = 0)", sm, f"two-step baseline (own-label SmoothGrad, n = {d.n_samples})")
+        sm = f"TFA SmoothGrad n = {d.n_samples}, σ = {d.noise:.2f}" if d.n_samples else "TFA SmoothGrad (n = 0: raw)"
+        titles = ("image (green: patch)", "TFA raw (n = 0)", sm, f"two-step baseline, n = {d.n_samples}")
         for w, t in zip(c["detail_titles"], titles):
             w.value = f"<div style='text-align:center;font-size:12px;width:{28 * DETAIL_SCALE}px'>{html.escape(t)}</div>"
 
@@ -510,12 +508,12 @@ class _ExplorerView:
         while len(cards) < n:
             img = widgets.Image(format="png", width=28 * TILE_SCALE)
             cap = widgets.HTML()
-            b = widgets.Button(description="inspect", layout=widgets.Layout(width=f"{28 * TILE_SCALE + 8}px"),
+            b = widgets.Button(description="inspect", layout=widgets.Layout(width=f"{28 * TILE_SCALE + 18}px"),
                                tooltip="show this training image large, with raw, smoothed and two-step maps")
             b.train_index = None
             b.on_click(self._on_inspect)
             card = widgets.VBox([img, cap, b], layout=widgets.Layout(align_items="center", margin="3px",
-                                                                      width=f"{28 * TILE_SCALE + 16}px"))
+                                                                      width=f"{28 * TILE_SCALE + 24}px"))
             images.append(img)
             captions.append(cap)
             buttons.append(b)
