@@ -243,6 +243,7 @@ print(f"new test image: median {statistics.median(latencies):.2f} s over {len(la
 # ## What we showed
 
 # %%
+# NBVAL_CHECK_OUTPUT
 # The widgets hold no attribution logic: the explorer's map is the package's TFA map.
 i0 = r.proponents[0].index
 same_map = torch.allclose(
