@@ -2,6 +2,7 @@
 #
 #   make lab         set up what is missing (venv, data), open JupyterLab on the first notebook
 #   make notebooks   execute every notebook in notebooks/ headless, in order
+#   make html        export the executed notebooks and exercises to static HTML in docs/html/ (no kernel needed)
 #   make test        the whole test suite: pytest tests, then nbval (lax, fast mode) on the notebooks
 #   make venv        create .venv and install the package (instant when nothing changed)
 #   make data        make sure Fashion-MNIST is available offline (Debian package) or say how to get it
@@ -58,6 +59,7 @@ has_fashion = ( for d in "$(1)" "$(1)/FashionMNIST/raw" "$(1)/fashion-mnist" "$(
   [ $$ok = 1 ] && exit 0; done; exit 1 )
 
 .PHONY: help venv data lab notebooks test clean distclean
+.PHONY: html
 
 help:
 	@sed -n '3,10s/^# \{0,1\}//p' Makefile
@@ -111,6 +113,11 @@ notebooks: venv data
 	  echo "notebooks: $(RUN_NOTEBOOKS) $(NOTEBOOKS)"; \
 	  $(RUN_NOTEBOOKS) $(NOTEBOOKS); \
 	fi
+
+# ---------------------------------------------------------------- static HTML
+# Every executed notebooks/NN_*.ipynb and exercises/NN_*.ipynb (solutions left out) -> docs/html/, plus index.html.
+html: venv
+	$(VPY) scripts/export_html.py
 
 # ---------------------------------------------------------------- test
 # Both stages always run; the target fails if either failed.

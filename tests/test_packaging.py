@@ -513,3 +513,14 @@ def test_checks_fail_on_broken_copies(tmp_path):
     assert readme_link_problems("see [x](docs/nothing.png)", tmp_path)
     # a sanitize rule that nbval would silently drop ("replace:" without its space)
     assert sanitize_rules("regex: a+\nreplace:\n")[1]
+
+
+def test_binder_env_installs_voila_for_the_explorer_app():
+    """The README's Binder link opens notebook 05 in Voilà, so binder/environment.yml must install
+    voila (pip section), in the range of pyproject's [test] extra."""
+    _, pip = parse_conda_env(read("binder/environment.yml"))
+    extra = {canonicalize_name(Requirement(r).name): Requirement(r)
+             for r in tomllib.loads(read("pyproject.toml"))["project"]["optional-dependencies"]["test"]}
+    voila = [Requirement(p) for p in pip if canonicalize_name(Requirement(p).name) == "voila"]
+    assert voila, "binder/environment.yml: voila missing from the pip section"
+    assert voila[0].specifier == extra["voila"].specifier

@@ -1,0 +1,477 @@
+"""The course exercises: the checkers accept right answers, reject wrong ones with a hint that
+does not give the answer away, and the teachers' solutions pass every check.
+
+(a) each checker on tiny data: the right answer (computed here independently: autograd loops,
+    plain formulas) passes; typical wrong answers fail, print ✗ and a hint, and the hint does not
+    contain the reference value; ``...`` counts as not answered;
+(b) files: every solution script has its generated student script and executed notebook, the
+    student files hold no solution code outside the folded cells, and every registered
+    exercise is exercised by its notebook's solution script;
+(c) slow: every solution script runs in a fresh process (fast mode) and solves all its exercises.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tiny_models import loop_grads, make_data, make_model
+from tfa_tutorial.data import ImageDataset
+from tfa_tutorial.exercises import EX01_PATCH, Checks, is_answered
+from tfa_tutorial.models import SoftmaxRegression
+from tfa_tutorial.patches import PatchSpec, apply_patch, inject_patch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+import make_exercises  # noqa: E402
+
+SOLUTIONS = sorted((ROOT / "exercises" / "solutions").glob("[0-9][0-9]_*.py"))
+CLASSES = tuple(f"c{k}" for k in range(10))
+
+
+@pytest.fixture
+def check():
+    return Checks()
+
+
+def run(capsys, fn, *args, **kw):
+    ok = fn(*args, **kw)
+    return ok, capsys.readouterr().out
+
+
+def assert_fails(capsys, fn, *args, hint: str | None = None, secret=None, **kw):
+    """The checker returns False, prints one ✗ line (with ``hint`` in it), and does not print ``secret``."""
+    ok, out = run(capsys, fn, *args, **kw)
+    assert ok is False, out
+    assert out.startswith("✗ ") and out.count("\n") == 1, out
+    if hint:
+        assert hint in out, out
+    for value in ([] if secret is None else secret if isinstance(secret, (list, tuple)) else [secret]):
+        for text in {f"{value:.2f}", f"{value:.3f}", f"{value:.4f}", repr(float(value))}:
+            if text not in ("0.00", "0.000", "0.0000", "1.00", "1.000", "1.0000"):
+                assert text not in out, f"the hint reveals the answer {text}: {out}"
+    return out
+
+
+def assert_passes(capsys, fn, *args, **kw):
+    ok, out = run(capsys, fn, *args, **kw)
+    assert ok is True and out.startswith("✓ "), out
+
+
+def dataset(n=60, hw=28, k=10, seed=0, lo=0.0, hi=0.9) -> ImageDataset:
+    g = torch.Generator().manual_seed(seed)
+    images = lo + (hi - lo) * torch.rand(n, 1, hw, hw, generator=g)
+    labels = torch.arange(n) % k
+    return ImageDataset(images, labels, CLASSES[:k], "tiny")
+
+
+def cos_loop(model, x_train, y_train, x_test, y_test):
+    """Grad-Cos [Q, N] from the per-example autograd loop."""
+    gi, gj = loop_grads(model, x_train, y_train), loop_grads(model, x_test, y_test)
+    return F.normalize(gj, dim=1) @ F.normalize(gi, dim=1).T
+
+
+# ------------------------------------------------------------------------- (a) bookkeeping
+
+
+def test_placeholders_count_as_not_answered(check, capsys):
+    assert not is_answered(...) and not is_answered({"cos": ..., "dot": 0.1}) and not is_answered((1, ...))
+    assert is_answered(0) and is_answered({"a": 1}) and is_answered(torch.zeros(3))
+    for name in Checks.names():
+        # every checker stops at the placeholder before it needs its other arguments
+        fn = getattr(check, name)
+        required = [p for p in inspect.signature(fn).parameters.values() if p.default is inspect.Parameter.empty]
+        ok, out = run(capsys, fn, *([...] * len(required)))
+        assert ok is False and "not answered yet" in out, (name, out)
+
+
+def test_names_are_grouped_by_notebook_and_summary_counts(check, capsys):
+    names = Checks.names()
+    assert names == sorted(names, key=lambda n: n[2:4]) and len(names) >= 12
+    for nb in ("00", "01", "02", "03", "04", "05"):
+        assert 2 <= len(Checks.names(nb)) <= 4, nb
+    check.ex00_patch_area(...)
+    assert check.summary() == (0, len(Checks.names("00")))
+    check.ex00_patch_area(144 / 784)
+    capsys.readouterr()
+    assert check.summary() == (1, len(Checks.names("00")))
+    assert "ex00_n_patched: – not attempted" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------- (a) 00, 01
+
+
+def test_ex00_patch_area(check, capsys):
+    spec = PatchSpec(size=3, location=(1, 1))
+    assert_passes(capsys, check.ex00_patch_area, 9 / 64, spec, (1, 8, 8))
+    assert_fails(capsys, check.ex00_patch_area, 9, spec, (1, 8, 8), hint="[0, 1]")
+    assert_fails(capsys, check.ex00_patch_area, 9 / 16, spec, (1, 8, 8), hint="H × W", secret=9 / 64)
+    assert_fails(capsys, check.ex00_patch_area, 0.5, spec, (1, 8, 8), secret=9 / 64)
+
+
+def test_ex00_n_patched(check, capsys):
+    data = dataset(n=40, hw=8, k=4)
+    spec = PatchSpec(size=2, target_class=0, prevalence=0.5)
+    assert_passes(capsys, check.ex00_n_patched, 5, data, spec)
+    assert_fails(capsys, check.ex00_n_patched, 20, data, spec, hint="share of the target class")
+    assert_fails(capsys, check.ex00_n_patched, 10, data, spec, hint="not every image")
+    assert_fails(capsys, check.ex00_n_patched, 4, data, spec)
+    assert_fails(capsys, check.ex00_n_patched, "five", data, spec)
+
+
+def test_ex01_custom_patch(check, capsys):
+    src = dataset(n=100)
+    spec = PatchSpec(size=5, value=1.0, location=(23, 23), target_class=7, prevalence=0.3)
+    assert tuple(spec.size) == EX01_PATCH["size"]
+    right = inject_patch(src, spec)
+    assert_passes(capsys, check.ex01_custom_patch, right, src)
+    assert_fails(capsys, check.ex01_custom_patch, right.images, src, hint="PatchedDataset")
+    assert_fails(capsys, check.ex01_custom_patch, inject_patch(src, spec.replace(location=(0, 0))), src, hint="bottom-right")
+    assert_fails(capsys, check.ex01_custom_patch, inject_patch(src, spec.replace(target_class=0)), src, hint="Sneaker")
+    assert_fails(capsys, check.ex01_custom_patch, inject_patch(src, spec.replace(prevalence=0.5)), src, hint="prevalence")
+    assert_fails(capsys, check.ex01_custom_patch, inject_patch(src, spec.replace(value=0.5)), src, hint="white")
+    assert_fails(capsys, check.ex01_custom_patch, inject_patch(dataset(n=100, seed=1), spec), src, hint="outside the patch")
+    assert_fails(capsys, check.ex01_custom_patch, inject_patch(dataset(n=90), spec), src, hint="source data set")
+    # right spec, but an image changed outside the patch
+    tampered = inject_patch(src, spec)
+    tampered.images[0, 0, 0, 0] = 0.95
+    assert_fails(capsys, check.ex01_custom_patch, tampered, src, hint="outside the patch")
+
+
+def test_ex01_changed_pixels(check, capsys):
+    src = dataset(n=40, hw=8, k=4)
+    spec = PatchSpec(size=2, value=1.0, target_class=0, prevalence=1.0)
+    src.images[0, 0, 0, 0] = 1.0  # one patch pixel is white already: one value less changes
+    patched = inject_patch(src, spec)
+    n_changed = sum(int((a != b).sum()) for a, b in zip(patched.images, src.images))
+    assert n_changed == 10 * 4 - 1
+    out = capsys.readouterr()
+    assert_passes(capsys, check.ex01_changed_pixels, n_changed, src, patched)
+    assert_fails(capsys, check.ex01_changed_pixels, 40, src, patched, hint="upper bound")
+    assert_fails(capsys, check.ex01_changed_pixels, 10, src, patched, hint="not changed images")
+    assert_fails(capsys, check.ex01_changed_pixels, 7, src, patched)
+    del out
+
+
+# ------------------------------------------------------------------------- (a) 02
+
+
+def tiny_patch_setup():
+    """float32 softmax regressions on 8×8 images (predict does not cast) and a patch whose target
+    is the class the model predicts most often on patched images; the first seed where the flip
+    rate, the error rate and the rate including target-class images all differ."""
+    g = torch.Generator().manual_seed(5)
+    test = ImageDataset(torch.rand(40, 1, 8, 8, generator=g), torch.arange(40) % 4, CLASSES[:4], "tiny-test")
+    for seed in range(50):
+        torch.manual_seed(seed)
+        model, clean = SoftmaxRegression(64, 4).eval(), SoftmaxRegression(64, 4).eval()
+        with torch.no_grad():
+            model.linear.weight.mul_(20)  # varied predictions
+            target = int(model(apply_patch(test.images, PatchSpec(size=3))).argmax(1).mode().values)
+            spec = PatchSpec(size=3, value=1.0, target_class=target)
+            other = test.labels != target
+            pred = model(apply_patch(test.images[other], spec)).argmax(1)
+            pred_all = model(apply_patch(test.images, spec)).argmax(1)
+        rates = {round(float((pred == target).float().mean()), 6), round(float((pred != test.labels[other]).float().mean()), 6),
+                 round(float((pred_all == target).float().mean()), 6)}
+        if len(rates) == 3:
+            return model, clean, test, spec
+    raise AssertionError("no tiny case separates the three rates")
+
+
+def test_ex02_flip_rate(check, capsys):
+    model, _, test, spec = tiny_patch_setup()
+    other = test.labels != spec.target_class
+    with torch.no_grad():
+        pred = model(apply_patch(test.images[other], spec)).argmax(1)
+        pred_all = model(apply_patch(test.images, spec)).argmax(1)
+    right = float((pred == spec.target_class).float().mean())
+    error_rate = float((pred != test.labels[other]).float().mean())
+    with_target = float((pred_all == spec.target_class).float().mean())
+    assert len({round(right, 6), round(error_rate, 6), round(with_target, 6)}) == 3, "the tiny case must tell them apart"
+    assert_passes(capsys, check.ex02_flip_rate, right, model, test, spec)
+    assert_fails(capsys, check.ex02_flip_rate, error_rate, model, test, spec, hint="error rate", secret=right)
+    assert_fails(capsys, check.ex02_flip_rate, with_target, model, test, spec, hint="leave out", secret=right)
+    assert_fails(capsys, check.ex02_flip_rate, right + 0.2, model, test, spec, secret=right)
+
+
+def test_ex02_black_square(check, capsys):
+    model, clean, _, spec = tiny_patch_setup()
+    x = torch.zeros(1, 1, 8, 8)
+    x[..., :3, :3] = 1.0
+    with torch.no_grad():
+        ref = (int(model(x).argmax()), int(clean(x).argmax()))
+    assert_passes(capsys, check.ex02_black_square, ref, model, clean, spec, image_shape=(1, 8, 8))
+    wrong = ((ref[0] + 1) % 4, ref[1])
+    assert_fails(capsys, check.ex02_black_square, wrong, model, clean, spec, image_shape=(1, 8, 8), hint="shortcut model's")
+    assert_fails(capsys, check.ex02_black_square, ref[0], model, clean, spec, image_shape=(1, 8, 8), hint="pair")
+    if ref[0] != ref[1]:
+        assert_fails(capsys, check.ex02_black_square, ref[::-1], model, clean, spec, image_shape=(1, 8, 8), hint="order")
+
+
+# ------------------------------------------------------------------------- (a) 03
+
+
+def test_ex03_per_sample_grad(check, capsys):
+    model = make_model("batch", seed=0)
+    x, y = make_data(n=2)
+    g = loop_grads(model, x[:1], y[:1])[0]
+    assert_passes(capsys, check.ex03_per_sample_grad, g, model, x[0], y[0])
+    assert_fails(capsys, check.ex03_per_sample_grad, -g, model, x[0], y[0], hint="sign")
+    assert_fails(capsys, check.ex03_per_sample_grad, g[:-1], model, x[0], y[0], hint="one entry per parameter")
+    assert_fails(capsys, check.ex03_per_sample_grad, g.flip(0), model, x[0], y[0], hint="order")
+    assert_fails(capsys, check.ex03_per_sample_grad, 2 * g, model, x[0], y[0], hint="autograd.grad")
+    assert_fails(capsys, check.ex03_per_sample_grad, g.tolist(), model, x[0], y[0], hint="tensor")
+
+
+def tiny_patched_train(n=48):
+    src = dataset(n=n, hw=8, k=4, seed=2)
+    return inject_patch(src, PatchSpec(size=3, value=1.0, target_class=0, prevalence=0.5))
+
+
+def test_ex03_cos_vs_dot(check, capsys):
+    model = make_model("batch", seed=0)
+    train = tiny_patched_train()
+    x_test = apply_patch(dataset(n=1, hw=8, k=1, seed=9).images[0], train.spec)
+    with torch.no_grad():
+        y_hat = model(x_test[None].double()).argmax(1)
+    gi, gj = loop_grads(model, train.images.double(), train.labels), loop_grads(model, x_test[None].double(), y_hat)
+    dot = (gj @ gi.T)[0]
+    cos = (F.normalize(gj, dim=1) @ F.normalize(gi, dim=1).T)[0]
+    k = 6
+    right = {"cos": float(train.patched[cos.topk(k).indices].float().mean()),
+             "dot": float(train.patched[dot.topk(k).indices].float().mean())}
+    assert_passes(capsys, check.ex03_cos_vs_dot, right, model, train, x_test, k=k)
+    low = {"cos": float(train.patched[cos.topk(k, largest=False).indices].float().mean()),
+           "dot": float(train.patched[dot.topk(k, largest=False).indices].float().mean())}
+    if low != right:
+        assert_fails(capsys, check.ex03_cos_vs_dot, low, model, train, x_test, k=k, hint="lowest")
+    assert_fails(capsys, check.ex03_cos_vs_dot, {"cos": 2.0, "dot": right["dot"]}, model, train, x_test, k=k, hint="cos share")
+    assert_fails(capsys, check.ex03_cos_vs_dot, [right["cos"], right["dot"]], model, train, x_test, k=k, hint="dict")
+    if right["cos"] != right["dot"]:
+        swapped = {"cos": right["dot"], "dot": right["cos"]}
+        assert_fails(capsys, check.ex03_cos_vs_dot, swapped, model, train, x_test, k=k, hint="swapped")
+
+
+def test_ex03_best_flipped(check, capsys):
+    model = make_model("batch", seed=0)
+    x, y = make_data(n=9)
+    x_i, y_i, tests = x[0], y[0], x[1:]
+    candidates = torch.tensor([1, 3, 4, 6, 7])
+    with torch.no_grad():
+        y_hat = model(tests[candidates]).argmax(1)
+    s = cos_loop(model, x_i[None], y_i[None], tests[candidates], y_hat)[:, 0]
+    best, worst = int(candidates[s.argmax()]), int(candidates[s.argmin()])
+    assert_passes(capsys, check.ex03_best_flipped, best, model, x_i, y_i, candidates, tests)
+    assert_fails(capsys, check.ex03_best_flipped, worst, model, x_i, y_i, candidates, tests, hint="lowest")
+    if int(s.argmax()) not in candidates.tolist():
+        assert_fails(capsys, check.ex03_best_flipped, int(s.argmax()), model, x_i, y_i, candidates, tests, hint="position")
+    other = next(c for c in candidates.tolist() if c not in (best, worst))
+    assert_fails(capsys, check.ex03_best_flipped, other, model, x_i, y_i, candidates, tests, hint="largest score")
+
+
+# ------------------------------------------------------------------------- (a) 04
+
+
+def test_ex04_mass_by_hand(check, capsys):
+    g = torch.Generator().manual_seed(0)
+    maps = torch.randn(3, 6, 6, generator=g, dtype=torch.float64)
+    masks = torch.zeros(3, 6, 6, dtype=torch.bool)
+    masks[:, :2, :3] = True
+    right = torch.tensor([
+        sum(max(float(maps[b, r, c]), 0.0) for r in range(6) for c in range(6) if masks[b, r, c])
+        / sum(max(float(maps[b, r, c]), 0.0) for r in range(6) for c in range(6))
+        for b in range(3)
+    ])
+    assert_passes(capsys, check.ex04_mass_by_hand, right, maps, masks)
+    absolute = (maps.abs() * masks).sum((1, 2)) / maps.abs().sum((1, 2))
+    assert_fails(capsys, check.ex04_mass_by_hand, absolute, maps, masks, hint="|m|", secret=right.tolist())
+    signed = (maps * masks).sum((1, 2)) / maps.sum((1, 2))
+    assert_fails(capsys, check.ex04_mass_by_hand, signed, maps, masks, hint="clamp", secret=right.tolist())
+    unnormalised = (maps.clamp_min(0) * masks).sum((1, 2))
+    assert_fails(capsys, check.ex04_mass_by_hand, unnormalised, maps, masks, hint="divide", secret=right.tolist())
+    assert_fails(capsys, check.ex04_mass_by_hand, right[:2], maps, masks, hint="one value per map")
+    assert_fails(capsys, check.ex04_mass_by_hand, right.flip(0) + 0.01, maps, masks, secret=right.tolist())
+
+
+def test_ex04_input_as_map(check, capsys):
+    train = tiny_patched_train()
+    images, masks = train.images[train.patched], train.masks[train.patched]
+    chance = float(masks[0].float().mean())
+    right = float(torch.stack([(im[0] * m).sum() / im[0].sum() for im, m in zip(images, masks)]).mean())
+    assert right > chance  # the white patch is the brightest region
+    assert_passes(capsys, check.ex04_input_as_map, right, True, images, masks, chance)
+    assert_fails(capsys, check.ex04_input_as_map, right, False, images, masks, chance, hint="beats_chance")
+    assert_fails(capsys, check.ex04_input_as_map, chance, True, images, masks, chance, hint="patch area", secret=right)
+    assert_fails(capsys, check.ex04_input_as_map, right + 0.1, True, images, masks, chance, hint="reduce_map", secret=right)
+
+
+def test_ex04_closed_form(check, capsys):
+    from tfa_tutorial.closed_forms import softmax_regression_grad_cos
+
+    torch.manual_seed(0)
+    lin = SoftmaxRegression(16, 4).double().eval()
+    x, _ = make_data(n=2, hw=4)
+    x_i, x_j, y_i, y_j = x[0], x[1], 1, 2
+    right = float(softmax_regression_grad_cos(lin, x_i, y_i, x_j, y_j))  # the package's closed form, not autograd
+    assert_passes(capsys, check.ex04_closed_form, right, lin, x_i, y_i, x_j, y_j)
+    assert_fails(capsys, check.ex04_closed_form, -right, lin, x_i, y_i, x_j, y_j, hint="sign")
+    W, b = lin.linear.weight.detach(), lin.linear.bias.detach()
+
+    def cos(u, v):
+        return float(u @ v / (u.norm() * v.norm()))
+
+    p_i, p_j = torch.softmax(W @ x_i.flatten() + b, 0), torch.softmax(W @ x_j.flatten() + b, 0)
+    d_i, d_j = p_i - F.one_hot(torch.tensor(y_i), 4), p_j - F.one_hot(torch.tensor(y_j), 4)
+    no_bias = cos(d_i, d_j) * cos(x_i.flatten(), x_j.flatten())
+    assert_fails(capsys, check.ex04_closed_form, no_bias, lin, x_i, y_i, x_j, y_j, hint="bias", secret=right)
+    xt_i, xt_j = (torch.cat([v.flatten(), torch.ones(1, dtype=v.dtype)]) for v in (x_i, x_j))
+    with_p = cos(p_i, p_j) * cos(xt_i, xt_j)
+    assert_fails(capsys, check.ex04_closed_form, with_p, lin, x_i, y_i, x_j, y_j, hint="errors", secret=right)
+
+
+# ------------------------------------------------------------------------- (a) 05
+
+
+def test_ex05_label_choice(check, capsys):
+    model = make_model("batch", seed=0)
+    train = tiny_patched_train()
+    x_test = dataset(n=1, hw=8, k=1, seed=4).images[0]
+    with torch.no_grad():
+        y_hat = int(model(x_test[None].double()).argmax())
+    y_true = (y_hat + 1) % 4
+    right = {}
+    for key, label in (("predicted", y_hat), ("true", y_true)):
+        s = cos_loop(model, train.images.double(), train.labels, x_test[None].double(), torch.tensor([label]))[0]
+        right[key] = float((train.labels[s.topk(8).indices] == 0).float().mean())
+    assert_passes(capsys, check.ex05_label_choice, right, model, train, x_test, y_true, 0, k=8)
+    assert_fails(capsys, check.ex05_label_choice, {"predicted": 0.5, "true": 2.0}, model, train, x_test, y_true, 0, k=8,
+                 hint="grad_cos twice")
+    assert_fails(capsys, check.ex05_label_choice, (right["predicted"], right["true"]), model, train, x_test, y_true, 0, k=8,
+                 hint="dict")
+    if right["predicted"] != right["true"]:
+        swapped = {"predicted": right["true"], "true": right["predicted"]}
+        assert_fails(capsys, check.ex05_label_choice, swapped, model, train, x_test, y_true, 0, k=8, hint="swapped")
+
+
+def test_ex05_top_opponent(check, capsys):
+    model = make_model("batch", seed=0)
+    train = tiny_patched_train()
+    x_test = dataset(n=1, hw=8, k=1, seed=4).images[0]
+    with torch.no_grad():
+        y_hat = model(x_test[None].double()).argmax(1)
+    s = cos_loop(model, train.images.double(), train.labels, x_test[None].double(), y_hat)[0]
+    assert_passes(capsys, check.ex05_top_opponent, int(s.argmin()), model, train, x_test)
+    assert_fails(capsys, check.ex05_top_opponent, int(s.argmax()), model, train, x_test, hint="top proponent")
+    other = int(s.argsort()[len(s) // 2])
+    assert_fails(capsys, check.ex05_top_opponent, other, model, train, x_test, hint="lowest")
+
+
+# ------------------------------------------------------------------------- (b) files
+
+
+def test_there_are_solutions_for_every_notebook_with_exercises():
+    numbers = {n[2:4] for n in Checks.names()}
+    assert numbers == {p.name[:2] for p in SOLUTIONS}
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_solution_exercises_every_registered_check(solution):
+    text = solution.read_text(encoding="utf-8")
+    called = set(re.findall(r"\bcheck\.(ex\d\d_\w+)\(", text))
+    assert called == set(Checks.names(solution.name[:2])), f"{solution.name}: calls {sorted(called)}"
+    assert text.count("# BEGIN SOLUTION") >= len(called)
+    assert re.search(r"^check\.summary\(\)", text, flags=re.M), f"{solution.name} must end with check.summary()"
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_student_script_is_generated_from_solution(solution):
+    student = ROOT / "exercises" / solution.name
+    assert student.is_file(), f"run scripts/make_exercises.py: {student.name} is missing"
+    assert student.read_text(encoding="utf-8") == make_exercises.student_version(solution.read_text(encoding="utf-8")), (
+        f"{student.name} is out of date: run scripts/make_exercises.py")
+
+
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_student_notebook_is_executed_and_hides_solutions(solution):
+    jupytext = pytest.importorskip("jupytext")
+    nbformat = pytest.importorskip("nbformat")
+    ipynb = (ROOT / "exercises" / solution.name).with_suffix(".ipynb")
+    assert ipynb.is_file(), f"run scripts/run_notebooks.py {ipynb.relative_to(ROOT)}"
+    nb = nbformat.read(ipynb, as_version=4)
+    from_py = [(c.cell_type, c.source.strip()) for c in jupytext.read(ipynb.with_suffix(".py"), fmt="py:percent").cells]
+    assert [(c.cell_type, c.source.strip()) for c in nb.cells] == from_py, f"{ipynb.name}: not synced with its script"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert [c.execution_count for c in code] == list(range(1, len(code) + 1)), f"{ipynb.name}: not executed in order"
+    assert not [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    # no solution line in any code cell; each solution sits in a folded markdown cell
+    solution_lines = {ln.strip() for block in re.findall(r"# BEGIN SOLUTION\n(.*?)# END SOLUTION", solution.read_text(), flags=re.S)
+                      for ln in block.splitlines() if len(ln.strip()) > 20 and not ln.strip().startswith("#")}
+    code_text = "\n".join(c.source for c in code)
+    leaked = [ln for ln in solution_lines if ln in code_text]
+    assert not leaked, f"{ipynb.name}: solution code in a code cell: {leaked}"
+    details = [c for c in nb.cells if c.cell_type == "markdown" and c.source.startswith("<details><summary>Solution</summary>")]
+    assert len(details) == solution.read_text().count("# BEGIN SOLUTION")
+    outputs = "\n".join(o.get("text", "") for c in code for o in c.outputs if o.output_type == "stream")
+    assert "not answered yet" in outputs and "✓ ex" not in outputs
+
+
+def test_generator_folds_solutions_and_rejects_bad_blocks():
+    text = "# %%\nx = 1\n# BEGIN SOLUTION\n#> y = ...  # your code\ny = x + 1\n# END SOLUTION\ncheck.ex(y)\n\n# %% [markdown]\n# [teacher] note\n# next\n"
+    out = make_exercises.student_version(text)
+    assert "y = x + 1\n" not in out.split("<details>")[0]
+    assert "y = ...  # your code\ncheck.ex(y)\n" in out
+    assert "# ```python\n# y = x + 1\n# ```" in out and "[teacher]" not in out and "# next" in out
+    with pytest.raises(ValueError):
+        make_exercises.student_version("# BEGIN SOLUTION\ny = 1\n# END SOLUTION\n")  # no student line
+    with pytest.raises(ValueError):
+        make_exercises.student_version("# BEGIN SOLUTION\n#> y = ...\n")  # not closed
+
+
+# ------------------------------------------------------------------------- (c) the solutions pass
+
+
+def _have_data() -> bool:
+    from tfa_tutorial.data import load_fashion_mnist
+
+    try:
+        load_fashion_mnist("test", download=False)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.stem)
+def test_solution_solves_every_exercise(solution):
+    if not _have_data():
+        pytest.skip("Fashion-MNIST is not available offline")
+    env = {**os.environ, "TFA_FAST": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    r = subprocess.run([sys.executable, solution.name], cwd=solution.parent, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    names = Checks.names(solution.name[:2])
+    assert f"{len(names)}/{len(names)} exercises solved" in r.stdout, r.stdout
+    for name in names:
+        assert f"✓ {name}:" in r.stdout, r.stdout
+
+
+@pytest.mark.slow
+def test_ex02_prevalence_rejects_a_wrong_run(capsys):
+    """The one checker that trains: a wrong flip rate or a wrong verdict fails (the model is the
+    cached one of the solution run, or is trained here)."""
+    if not _have_data():
+        pytest.skip("Fashion-MNIST is not available offline")
+    from tfa_tutorial.experiment import shortcut_experiment
+
+    exp = shortcut_experiment(seed=0, fast=True, progress=False)
+    check = Checks()
+    assert_fails(capsys, check.ex02_prevalence, 0.999, True, exp, hint="prevalence_sweep")
+    assert_fails(capsys, check.ex02_prevalence, "high", True, exp)
