@@ -16,6 +16,8 @@ from .data import (
     load_fashion_mnist,
     subsample,
 )
+from .faithfulness import faithfulness_curves
+from .fixing import fix_and_retrain, flag_harmful, harmful_examples, harmful_maps
 from .gradients import auto_chunk_size, flatten_grads, per_sample_grads, predicted_labels, select_params
 from .index import GradientIndex, RandomProjection
 from .metrics import (
