@@ -29,6 +29,7 @@ from .metrics import (
     shortcut_detection_auprc,
 )
 from .models import ResNet9, SmallCNN, SoftmaxRegression, build_model, count_parameters
+from .neural_features import FeatureLayer, ablation_effect, activation_maps, class_contributions, find_feature_layer, mask_sensitivity, neural_activations, noise_in_mask, normalize_maps, random_mask_like, spuriousness, top_activating, top_neurons
 from .patches import PRESETS, PatchedDataset, PatchSpec, checkerboard, inject_patch, patch_all
 from .reduction import reduce_map
 from .scores import grad_cos, grad_cos_and_dot, grad_dot, gradient_scores, normalize_rows

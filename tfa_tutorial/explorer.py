@@ -217,7 +217,9 @@ def build_explorer(state: ExplorerState):
         ``label``, ``n_samples``, ``noise``, ``sign``, ``channels``, ``opacity``, ``auto``,
         ``compute``, ``close_detail``) and outputs (``message``, ``status``, ``progress``,
         ``test_image``, ``test_info``, ``proponent_images``/``_captions``/``_buttons``, the same for
-        ``opponent_``, ``detail``, ``detail_info``, ``detail_images``, ``detail_titles``). The
+        ``opponent_``, ``detail``, ``detail_info``, ``detail_images``, ``detail_titles``, and the
+        neural-feature panel ``neural_toggle`` / ``neural``, filled from
+        :meth:`ExplorerState.neural_features` while the toggle is on). The
         list-valued entries are replaced when k changes, so read them from ``controls`` anew.
     """
     s = state.settings
@@ -272,6 +274,10 @@ def build_explorer(state: ExplorerState):
     for kind in ("proponent", "opponent"):
         c[f"{kind}_images"], c[f"{kind}_captions"], c[f"{kind}_buttons"], c[f"{kind}_cards"] = [], [], [], []
 
+    c["neural_toggle"] = widgets.ToggleButton(value=False, description="neural features", icon="sitemap",
+                                              tooltip="show the penultimate neurons that drive this prediction "
+                                                      "(global view, Salient-ImageNet style)")
+    c["neural"] = widgets.VBox(layout=widgets.Layout(display="none", border="1px solid #ddd", padding="6px", margin="6px 0"))
     view = _ExplorerView(state, c)
 
     index_line = widgets.HTML(value=f"<span style='font-size:11px;color:#666'>{html.escape(state.index_info)}</span>")
@@ -296,7 +302,8 @@ def build_explorer(state: ExplorerState):
     c["opponents_title"] = widgets.HTML()
     ui = widgets.VBox(
         [header, row1, row2, row3, row4, status, c["message"], test_box, legend,
-         c["proponents_title"], c["proponents"], c["opponents_title"], c["opponents"], c["detail"], index_line],
+         c["proponents_title"], c["proponents"], c["opponents_title"], c["opponents"], c["detail"],
+         c["neural_toggle"], c["neural"], index_line],
         layout=widgets.Layout(padding="4px"),
     )
     ui.add_class("tfa-explorer")
@@ -314,6 +321,7 @@ class _ExplorerView:
         self.c = controls
         self._syncing = False
         self.result: ExplorerResult | None = None
+        self.neural = None  # the last NeuralFeaturesView shown
         state.on_progress = self._progress
 
     # -------------------------------------------------------------- wiring
@@ -329,6 +337,7 @@ class _ExplorerView:
         c["pick_list"].observe(self._on_pick_list, names="value")
         c["pick"].observe(self._on_pick, names="value")
         c["close_detail"].on_click(lambda _b: self._apply({"selected": None}))
+        c["neural_toggle"].observe(lambda _ch: self._render_neural(self.result), names="value")
         self._fill_pick_lists()
 
     def _progress(self, fraction: float, text: str):
@@ -479,6 +488,43 @@ class _ExplorerView:
             + (f" · {n_patched_o} carry the patch" if has_patch else "")
         )
         self._render_detail(r)
+        self._render_neural(r)
+
+    def _render_neural(self, r: ExplorerResult | None):
+        """The neural-feature panel: for the shown test image, the neurons with the largest
+        W[t, c] · h_c(x) for the explained class t, each with its activation map on the test image
+        and its top-activating training images (computed only while the toggle is on)."""
+        c = self.c
+        if not c["neural_toggle"].value or r is None or r.test is None:
+            c["neural"].layout.display = "none"
+            return
+        try:
+            nf = self.state.neural_features(test_index=r.test.index, test_set=r.test.test_set, label=r.settings.label)
+        except ValueError as err:
+            c["neural"].children = (widgets.HTML(_message_html(f"Neural features unavailable: {err}")),)
+            c["neural"].layout.display = "flex"
+            return
+        self.neural = nf
+        rows = [widgets.HTML(
+            f"<div style='font-size:12px'><b>Neural features</b> behind the logit of <b>{_esc(r.test.classes[nf.target])}</b> "
+            f"({nf.logit:+.2f}, bias {nf.bias:+.2f}): the penultimate neurons with the largest weight × activation. "
+            "Left: the neuron's activation map on this test image; right: its top-activating training images "
+            "with their maps. Unlike TFA this view is global: a neuron's top images do not depend on the test image.</div>")]
+        for n in nf.neurons:
+            tiles = [widgets.VBox([widgets.Image(value=overlay_png(r.test.image, n.map, "positive", 0.6), width=28 * TILE_SCALE),
+                                   widgets.HTML(f"<div style='font-size:11px;text-align:center'>neuron {n.neuron}<br>"
+                                                f"w×h {n.contribution:+.2f}</div>")],
+                                  layout=widgets.Layout(align_items="center", margin="3px 12px 3px 3px"))]
+            for j, i in enumerate(n.top_indices):
+                patch = n.top_patched is not None and n.top_patched[j]
+                tiles.append(widgets.VBox(
+                    [widgets.Image(value=overlay_png(n.top_images[j], n.top_maps[j], "positive", 0.6,
+                                                     None if n.top_masks is None else n.top_masks[j]), width=28 * TILE_SCALE),
+                     widgets.HTML(f"<div style='font-size:11px;text-align:center'>#{i}" + (" · patch" if patch else "") + "</div>")],
+                    layout=widgets.Layout(align_items="center", margin="3px")))
+            rows.append(widgets.HBox(tiles, layout=widgets.Layout(flex_flow="row wrap")))
+        c["neural"].children = tuple(rows)
+        c["neural"].layout.display = "flex"
 
     def _render_detail(self, r: ExplorerResult):
         c = self.c

@@ -46,6 +46,7 @@ from .baselines import two_step_baseline
 from .cache import atomic_torch_save, cache_dir
 from .gradients import ParamSelection, select_params
 from .index import GradientIndex, RandomProjection
+from .neural_features import activation_maps, class_contributions, find_feature_layer, neural_activations
 from .reduction import CHANNEL_REDUCTIONS, SIGNS, reduce_map
 from .scores import gradient_scores
 from .tfa import tda_score_fn
@@ -64,6 +65,8 @@ __all__ = [
     "Detail",
     "ExplorerResult",
     "ExplorerState",
+    "NeuronView",
+    "NeuralFeaturesView",
 ]
 
 SCORES = {"cos": "Grad-Cos", "dot": "Grad-Dot"}
@@ -204,6 +207,33 @@ class ExplorerResult:
         return not self.message
 
 
+@dataclass
+class NeuronView:
+    """One penultimate neuron ("neural feature") behind a test prediction (Salient-ImageNet view)."""
+
+    neuron: int
+    contribution: float  # W[target, c] · h_c(x_test): its share of the explained logit
+    activation: float  # h_c(x_test)
+    map: torch.Tensor  # [H, W] its activation map on the test image, in [0, 1]
+    top_indices: list[int]  # its top-activating training images (over the whole training set)
+    top_images: torch.Tensor  # [m, C, H, W]
+    top_maps: torch.Tensor  # [m, H, W] its activation maps on them, in [0, 1]
+    top_patched: list[bool] | None  # ground-truth patch flags of those training images
+    top_masks: torch.Tensor | None  # [m, H, W] bool patch masks
+
+
+@dataclass
+class NeuralFeaturesView:
+    """The neurons that drive the explained logit of the selected test image: the global
+    counterpart of the TFA view (:meth:`ExplorerState.neural_features`)."""
+
+    test: TestInfo
+    target: int
+    logit: float
+    bias: float
+    neurons: list[NeuronView]
+
+
 class _LRU(OrderedDict):
     def __init__(self, size: int):
         super().__init__()
@@ -329,6 +359,7 @@ class ExplorerState:
         self._maps = _LRU(4096)
         self._two_step = _LRU(512)
         self._exact = _LRU(64)
+        self._neural: dict = {}  # feature layer and training activations, on first use
         self.last_result: ExplorerResult | None = None
 
         self.settings = ExplorerSettings(test_set=next(iter(self.test_sets)))
@@ -786,6 +817,46 @@ class ExplorerState:
             score, self.train_images[i], None if self.train_masks is None else self.train_masks[i],
             red(raw), red(smooth), red(two), s.n_samples, s.noise,
         )
+
+
+    # ------------------------------------------------------------------ neural features
+    def neural_features(self, test_index: int | None = None, k: int = 3, m: int = 4, **overrides) -> NeuralFeaturesView:
+        """The ``k`` penultimate neurons with the largest contribution W[t, c] · h_c(x) to the
+        explained logit t (the prediction, or the true label with ``label="true"``) of test image
+        ``test_index`` (default: the current one), each with its activation map on the test image
+        and its ``m`` top-activating training images with their maps (see
+        :mod:`tfa_tutorial.neural_features`). The training activations are computed once."""
+        if test_index is not None:
+            overrides["test_index"] = test_index
+        s = self._validated(overrides) if overrides else self.settings
+        if not (isinstance(k, int) and k >= 1 and isinstance(m, int) and m >= 1):
+            raise ValueError(f"k and m must be positive ints, got k={k!r}, m={m!r}")
+        with self._threads():
+            dtype = next(self.model.parameters()).dtype
+            if "layer" not in self._neural:
+                layer = find_feature_layer(self.model, self.train_images[0].to(dtype))
+                self._neural["layer"] = layer
+                self._neural["h"] = neural_activations(self.model, self.train_images.to(dtype), layer)
+            layer, h_train = self._neural["layer"], self._neural["h"]
+            test = self._test_info(s)
+            x = test.image[None].to(dtype)
+            h = neural_activations(self.model, x, layer)
+            contrib = class_contributions(self.model, x, test.target, layer, activations=h)[0]
+            k = min(k, layer.num_features)
+            order = contrib.topk(k).indices.tolist()
+            test_maps = activation_maps(self.model, x, order, layer)[0]
+            neurons = []
+            for j, c in enumerate(order):
+                top = h_train[:, c].topk(min(m, self.n_train)).indices
+                maps = activation_maps(self.model, self.train_images[top].to(dtype), c, layer)
+                neurons.append(NeuronView(
+                    c, float(contrib[c]), float(h[0, c]), test_maps[j], top.tolist(), self.train_images[top], maps,
+                    None if self.train_patched is None else self.train_patched[top].tolist(),
+                    None if self.train_masks is None else self.train_masks[top],
+                ))
+            bias = layer.classifier.bias
+            b = 0.0 if bias is None else float(bias.detach()[test.target])
+            return NeuralFeaturesView(test, test.target, float(contrib.sum()) + b, b, neurons)
 
 
 def _is_int(v) -> bool:

@@ -1,0 +1,444 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · Spurious neural features: the global view, side by side with TFA
+#
+# **What you will learn**
+#
+# - how Singla & Feizi's *Salient ImageNet* (ICLR 2022) reads a trained model through its
+#   **neural features**: the penultimate-layer neurons, each shown by its **top-activating
+#   training images** and its **feature-activation maps** (soft masks of where the feature sits);
+# - which neurons the shortcut model **uses for the T-shirt class** (weight × activation), and
+#   whether we can find the **patch neuron** automatically from activations and the patch masks —
+#   without class labels;
+# - the **sensitivity test** (Gaussian noise inside a neuron's soft mask) and what it does and does
+#   not show here, with the clean model, a random mask of equal mass and the true patch box as
+#   controls;
+# - how this **global** view compares with TFA's **test-specific** one on the same test image, and
+#   when each is the better tool; and the explorer's *neural features* toggle.
+#
+# **Run time**: about a minute on 2 CPU cores in fast mode (`TFA_FAST=1`) once the models are
+# cached (notebook 02 trains them; the explorer's gradient index is cached by notebook 05).
+#
+# | | TFA (notebooks 03–05) | neural features (this notebook) |
+# |---|---|---|
+# | question | which regions of which training images drive *this* prediction? | which features does the model use for a *class*, and where do they sit? |
+# | unit | a (test image, training image) pair | a penultimate neuron |
+# | cost | per-sample gradients, second derivatives | one forward pass over the training set |
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import torch
+
+import tfa_tutorial as T
+from tfa_tutorial import neural_features as NF
+from tfa_tutorial.claims import Claims
+from tfa_tutorial.experiment import shortcut_experiment
+from tfa_tutorial.explorer_state import ExplorerState
+from tfa_tutorial.patches import patch_mask
+from tfa_tutorial.plots import show_image, show_map
+
+t_start = time.perf_counter()
+torch.manual_seed(0)
+exp = shortcut_experiment(seed=0, progress=False)
+t = exp.spec.target_class
+target = exp.classes[t]
+box = patch_mask(exp.spec, exp.train.image_shape)  # [H, W] bool: where the patch goes
+area = float(box.float().mean())
+print(f"training images: {len(exp.train)}, {int(exp.train.patched.sum())} with the patch; target class: {target}; "
+      f"patch area: {area:.1%} of the image")
+print(f"shortcut model: clean accuracy {exp.report['clean_acc']:.3f}, flip rate {exp.report['flip_rate']:.3f}; "
+      f"clean model: flip rate {exp.clean_report['flip_rate']:.3f}")
+
+# %% [markdown]
+# ## 1. Neural features of the shortcut model
+#
+# `SmallCNN` ends in *features → global average pool → linear*. The **neural features** are the
+# F = 64 channels A_c(x) of the last conv block (7×7 maps); the classifier sees their means
+# h_c(x), and the logit of class k is z_k(x) = Σ_c W[k, c] h_c(x) + b_k. So W[k, c] h_c(x) is
+# neuron c's **contribution** to class k on image x. `find_feature_layer` finds that layer with
+# forward hooks (any model whose last module is a `Linear` after global pooling); Salient
+# ImageNet ranks a class's neurons by their mean contribution over the class's training images.
+
+# %%
+layer = NF.find_feature_layer(exp.model, exp.train.images[0])
+print(f"feature layer: {layer.name!r}, {layer.num_features} neurons, {layer.map_size} maps, {layer.pooling} pooling")
+h = NF.neural_activations(exp.model, exp.train.images, layer)  # [N, F]
+is_t = exp.train.labels == t
+contrib = NF.class_contributions(exp.model, exp.train.images, t, layer, activations=h)
+top_idx, top_val = NF.top_neurons(contrib[is_t], k=5)
+class_rank = {int(c): r for r, c in enumerate(contrib[is_t].mean(0).argsort(descending=True).tolist(), 1)}
+print(f"neurons most used for {target} (mean W·h over its training images):")
+for c, v in zip(top_idx.tolist(), top_val.tolist()):
+    print(f"  neuron {c:>2}: {v:+.3f}")
+
+# %% [markdown]
+# Each neuron is shown by the training images that excite it most (over the **whole** training
+# set, all classes) and by its feature-activation map on each: the 7×7 map upsampled (bilinear)
+# to 28×28 and scaled to [0, 1]. Green boxes mark the patch where an image carries it.
+
+
+# %%
+def neuron_rows(model, lay, neurons, acts, n_img=7, title=""):
+    fig, axes = plt.subplots(len(neurons), n_img, figsize=(1.45 * n_img, 1.55 * len(neurons) + 0.4), squeeze=False)
+    for r, c in enumerate(neurons):
+        top = NF.top_activating(acts, c, n_img)
+        maps = NF.activation_maps(model, exp.train.images[top], c, lay)
+        for j, i in enumerate(top.tolist()):
+            show_map(axes[r, j], maps[j], exp.train.images[i], mask=exp.train.masks[i], signed=False, vmax=1, alpha=0.6,
+                     title=f"#{i} {exp.classes[int(exp.train.labels[i])][:9]}")
+        axes[r, 0].set_ylabel(f"neuron {c}", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+fig = neuron_rows(exp.model, layer, top_idx.tolist(), h,
+                  title=f"Shortcut model: the 5 neurons most used for {target}, top-activating training images + maps")
+plt.show()
+
+# %% [markdown]
+# Most rows show garment shapes (T-shirts and shirts; one neuron prefers trousers), with maps
+# spread over the garment. A row whose top images all carry the patch is a candidate spurious
+# feature — but reading rows by eye is what
+# Salient ImageNet asks humans to do. Here we know where the patch is, so we can score it.
+#
+# ## 2. Finding the patch neuron from activations and masks
+#
+# **Spuriousness** of neuron c: over its m = 32 top-activating training images, the mean share of
+# its activation-map mass inside the known patch mask; **chance** is the mean mask area over the
+# same images (a map spread evenly puts that share inside; unpatched images have an empty mask and
+# add 0 to both). The ranking uses activations and masks, **no class labels**.
+#
+# Be clear about what this does *not* show: the masks are ground truth we have only because we
+# planted the patch. On real data there are no masks (Salient ImageNet has humans judge each
+# neuron from its images and maps), so this score measures how well the neural-feature view *can*
+# isolate a known shortcut, not a method for finding unknown ones.
+
+# %%
+M_TOP = 32
+sp = NF.spuriousness(exp.model, exp.train.images, exp.train.masks, m=M_TOP, layer=layer, activations=h)
+sp_clean_layer = NF.find_feature_layer(exp.clean_model, exp.train.images[0])
+h_clean = NF.neural_activations(exp.clean_model, exp.train.images, sp_clean_layer)
+sp_clean = NF.spuriousness(exp.clean_model, exp.train.images, exp.train.masks, m=M_TOP, layer=sp_clean_layer,
+                           activations=h_clean)
+
+
+def show_ranking(s, name, n=5):
+    print(f"{name}: most spurious neurons (score = map mass on the patch over top-{M_TOP} images)")
+    for c in s["order"][:n].tolist():
+        print(f"  neuron {c:>2}: score {s['score'][c]:.3f}, chance {s['chance'][c]:.3f}, ratio {s['ratio'][c]:.2f}, "
+              f"top images with the patch {s['frac_masked'][c]:.0%}")
+
+
+show_ranking(sp, "shortcut model")
+show_ranking(sp_clean, "clean model (control)")
+patch_neuron = int(sp["order"][0])
+print(f"patch neuron: {patch_neuron}; its rank among the neurons used for {target}: {class_rank[patch_neuron]} of 64")
+
+# %% [markdown]
+# What this finds, in numbers (checked at the end): the top neuron of the shortcut model puts
+# about 1.4× chance of its map mass on the patch, and **all** of its top-32 images carry the
+# patch; the clean model's top neuron sits at chance with half of its top images patched. The
+# map localisation itself is modest: the 7×7 maps are blurry, and a few other neurons of the
+# shortcut model (and one of the clean model) reach a similar score-to-chance ratio. What sets
+# the patch neuron apart is mostly *which* images excite it, less *where* its map sits.
+#
+# Is the neuron found this way one the shortcut actually runs through? An independent check that
+# uses neither masks nor labels: switch one neuron off (h_c := 0 before the classifier) and count
+# how many **patched test images of the other classes** are still predicted as T-shirt/top.
+
+# %%
+other = exp.test.labels != t
+x_other, y_other = exp.patched_test.images[other], exp.test.labels[other]
+abl = NF.ablation_effect(exp.model, x_other, t, layer)
+abl_rank = {int(c): r for r, c in enumerate(abl["order"].tolist(), 1)}
+print(f"flip rate on patched other-class test images: {abl['base']:.3f}")
+print("largest drops when one neuron is switched off: " + ", ".join(
+    f"neuron {int(c)} −{float(abl['drop'][c]):.3f}" for c in abl["order"][:5]))
+print(f"patch neuron {patch_neuron}: drop −{float(abl['drop'][patch_neuron]):.3f} (rank {abl_rank[patch_neuron]} of 64)")
+
+# %%
+fig, ax = plt.subplots(1, 2, figsize=(10, 3.2))
+for a, s, name in ((ax[0], sp, "shortcut model"), (ax[1], sp_clean, "clean model")):
+    a.scatter(s["chance"], s["score"], s=12, c="gray")
+    c0 = int(s["order"][0])
+    a.scatter([s["chance"][c0]], [s["score"][c0]], s=40, c="red", label=f"top: neuron {c0}")
+    lim = float(max(s["score"].max(), s["chance"].max())) * 1.1 + 1e-3
+    a.plot([0, lim], [0, lim], "k--", lw=1, label="score = chance")
+    a.set_xlabel("chance (mean mask area over top images)")
+    a.set_ylabel("spuriousness score")
+    a.set_title(name, fontsize=10)
+    a.legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %%
+fig = neuron_rows(exp.model, layer, [patch_neuron], h, n_img=8,
+                  title=f"Shortcut model: the most spurious neuron ({patch_neuron}), found from activations and masks")
+plt.show()
+fig = neuron_rows(exp.clean_model, sp_clean_layer, [int(sp_clean["order"][0])], h_clean, n_img=8,
+                  title=f"Clean model: its most 'spurious' neuron ({int(sp_clean['order'][0])}) — the control")
+plt.show()
+
+# %% [markdown]
+# ## 3. The sensitivity test
+#
+# Salient ImageNet's test: add Gaussian noise inside a soft mask, x' = x + σ ε ⊙ m (σ = 0.5, half
+# the pixel range, fixed beforehand; 3 noise draws), and see how predictions change. We run it on
+# the **patched test images of the other classes** (the shortcut shows as the flip rate: share
+# predicted as T-shirt/top) with four masks per image:
+#
+# - **spurious**: the patch neuron's activation map on that image;
+# - **core**: the activation map of a core neuron — the neuron most used for T-shirt/top whose
+#   spuriousness is at most chance (ratio ≤ 1);
+# - **random**: the spurious mask moved by a random circular shift (same mass, same shape);
+# - **patch box** (an oracle control we have only because we planted the patch): the exact 12×12
+#   box, and the same box moved at random.
+#
+# If the model depends on the spurious feature, noise on its mask should cut the flip rate more
+# than noise on the core or random mask. The clean model, with its own neurons, is the control.
+
+# %%
+SIGMA, REPEATS = 0.5, 3
+
+
+def core_neuron(s, contrib_t):
+    order = contrib_t.mean(0).argsort(descending=True).tolist()
+    return next((c for c in order if s["ratio"][c] <= 1.0), order[-1])
+
+
+def sensitivity(model, lay, s, contrib_t):
+    spur, core = int(s["order"][0]), core_neuron(s, contrib_t)
+    m_spur = NF.activation_maps(model, x_other, spur, lay)
+    m_core = NF.activation_maps(model, x_other, core, lay)
+    boxes = box.float().expand(len(x_other), *box.shape)
+    masks = {"spurious": m_spur, "core": m_core, "random": NF.random_mask_like(m_spur, seed=1),
+             "patch box": boxes, "random box": NF.random_mask_like(boxes, seed=1)}
+    res = NF.mask_sensitivity(model, x_other, y_other, masks, sigma=SIGMA, repeats=REPEATS, seed=0, target=t)
+    on_box = {name: float((m * box).sum(dim=(1, 2)).div(m.sum(dim=(1, 2)).clamp_min(1e-12)).mean())
+              for name, m in masks.items()}
+    return spur, core, res, on_box
+
+
+contrib_clean = NF.class_contributions(exp.clean_model, exp.train.images, t, sp_clean_layer, activations=h_clean)
+sens = {"shortcut": sensitivity(exp.model, layer, sp, contrib[is_t]),
+        "clean": sensitivity(exp.clean_model, sp_clean_layer, sp_clean, contrib_clean[is_t])}
+for name, (spur, core, res, on_box) in sens.items():
+    print(f"{name} model: spurious = neuron {spur}, core = neuron {core}")
+    print(f"  {'mask':<11} {'flip rate':>9} {'accuracy':>9} {'mass (px)':>10} {'share on patch':>15}")
+    for k, r in res.items():
+        print(f"  {k:<11} {r['target_rate']:>9.3f} {r['acc']:>9.3f} {r['mass']:>10.0f} "
+              f"{on_box.get(k, float('nan')):>15.2f}")
+
+# %%
+fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), sharey=True)
+for ax, (name, (spur, core, res, _)) in zip(axes, sens.items()):
+    keys = list(res)
+    ax.bar(range(len(keys)), [res[k]["target_rate"] for k in keys],
+           color=["#777", "#d62728", "#1f77b4", "#999", "#2ca02c", "#bbb"])
+    ax.set_xticks(range(len(keys)))
+    ax.set_xticklabels(["no noise" if k == "none" else k for k in keys], rotation=20, fontsize=8)
+    ax.set_title(f"{name} model (spurious n{spur}, core n{core})", fontsize=10)
+axes[0].set_ylabel("flip rate (predicted T-shirt/top)")
+fig.suptitle(f"Noise (σ = {SIGMA}) inside each mask, patched test images of the other classes", fontsize=10)
+fig.tight_layout()
+plt.show()
+
+# %%
+spur, core, res, on_box = sens["shortcut"]
+cut = {k: res["none"]["target_rate"] - res[k]["target_rate"] for k in res if k != "none"}
+spur_c, core_c, res_c, _ = sens["clean"]
+print(f"shortcut model, cut in flip rate: spurious {cut['spurious']:.3f}, core {cut['core']:.3f}, "
+      f"random {cut['random']:.3f}, patch box {cut['patch box']:.3f}, random box {cut['random box']:.3f}")
+print(f"share of each soft mask on the patch: spurious {on_box['spurious']:.2f}, core {on_box['core']:.2f} "
+      f"(patch area {area:.2f})")
+
+# %% [markdown]
+# The switch-off check puts the patch neuron among the few neurons the shortcut runs through, but
+# not alone: switching off any single neuron removes only a small part of the flips, so the
+# shortcut is spread over several neurons (some of them also T-shirt "core" neurons).
+#
+# Read the sensitivity table honestly (the numbers are checked at the end):
+#
+# - noise inside the patch neuron's mask cuts the flip rate clearly more than the same mask moved
+#   at random: the model depends on what that mask covers;
+# - but noise inside the **core** neuron's mask cuts it about as much. On a patched image the core
+#   neuron's map *also* covers the patch — a 7×7 map of a 28×28 image is coarse, and on these
+#   images every strong neuron lights up near the bright square — so the test does **not** separate
+#   spurious from core neurons here;
+# - even the exact patch box cuts the flip rate only partly: zero-mean noise of σ = 0.5 leaves a
+#   white square mostly white, so "noise in a mask" is a weak eraser for this shortcut.
+#
+# ## 4. Side by side for one test image: TFA vs neural features
+#
+# Take a test image the patch flips to T-shirt/top. **TFA** ranks the training images by Grad-Cos
+# with this test image and maps which of their pixels drive that score. **Neural features** take
+# the neurons with the largest W[pred, c] · h_c(x_test) for this image, show their maps on the
+# test image and their top-activating training images. The explorer's state computes both.
+
+# %%
+state = ExplorerState.from_experiment(exp, test_sets=("patched",), k=5)
+j = int(state.flipped[0])
+r = state.result(test_index=j)
+nf = state.neural_features(j, k=3, m=5)
+print(f"test image #{j}: true {r.test.label_name}, predicted {r.test.pred_name}")
+print("TFA proponents: " + ", ".join(f"#{p.index} {p.label_name}{' (patch)' if p.patched else ''}" for p in r.proponents))
+for n in nf.neurons:
+    print(f"neuron {n.neuron}: W·h {n.contribution:+.2f}; top training images with the patch: "
+          f"{sum(n.top_patched)}/{len(n.top_patched)}")
+
+# %%
+k = len(r.proponents)
+fig, axes = plt.subplots(1 + len(nf.neurons), k + 1, figsize=(1.7 * (k + 1), 2.0 * (1 + len(nf.neurons)) + 0.6))
+show_image(axes[0, 0], r.test.image, f"test #{j}\n{r.test.label_name} → {r.test.pred_name}", mask=box)
+for i, p in enumerate(r.proponents):
+    show_map(axes[0, i + 1], p.shown, p.image, mask=p.mask, title=f"TFA: #{p.index}\n{p.label_name[:9]}")
+for row, n in enumerate(nf.neurons, 1):
+    show_map(axes[row, 0], n.map, r.test.image, mask=box, signed=False, vmax=1, alpha=0.6,
+             title=f"neuron {n.neuron}\nW·h {n.contribution:+.2f}")
+    for i in range(k):
+        ax = axes[row, i + 1]
+        if i < len(n.top_indices):
+            show_map(ax, n.top_maps[i], n.top_images[i], mask=n.top_masks[i], signed=False, vmax=1, alpha=0.6,
+                     title=f"#{n.top_indices[i]}")
+        else:
+            ax.axis("off")
+axes[0, 0].set_ylabel("TFA (test-specific)", fontsize=8)
+fig.suptitle("Top row: TFA maps (red +, blue −) on the top Grad-Cos proponents of this prediction.\n"
+             "Rows below: the neurons driving it — their map on the test image (left) and on their top training images",
+             fontsize=8)
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# One image is an anecdote; over the first 40 flipped test images we count, for each view, whether
+# it points at the patch:
+#
+# - **TFA**: share of the top-5 proponents that carry the patch, and the positive TFA mass inside
+#   the patch on them (relevance mass accuracy; chance = the patch area);
+# - **neural features**: whether the patch neuron is among the 3 neurons driving the prediction,
+#   and the share of the top neuron's map mass on the patch of the test image.
+
+# %%
+flipped = [int(i) for i in state.flipped[:40]]
+x_f = exp.patched_test.images[flipped]
+pred_f, _ = T.predict(exp.model, x_f)
+h_f = NF.neural_activations(exp.model, x_f, layer)
+contrib_f = layer.weight[pred_f].cpu() * h_f  # W[pred, c] · h_c for each image
+top3 = contrib_f.topk(3, dim=1).indices
+patch_in_top3 = float((top3 == patch_neuron).any(1).float().mean())
+all_maps = NF.activation_maps(exp.model, x_f, list(range(layer.num_features)), layer)  # [40, F, H, W]
+top1_maps = all_maps[torch.arange(len(flipped)), top3[:, 0]]
+top1_on_patch = float(T.relevance_mass_accuracy(top1_maps, box.expand(len(flipped), *box.shape)).mean())
+tfa_share, tfa_mass = [], []
+for i in flipped[:10]:
+    ri = state.result(test_index=i)
+    tfa_share.append(sum(bool(p.patched) for p in ri.proponents) / len(ri.proponents))
+    patched_items = [p for p in ri.proponents if p.patched]
+    if patched_items:
+        maps = torch.stack([p.shown for p in patched_items])  # signed TFA maps, channels summed
+        tfa_mass.append(float(T.relevance_mass_accuracy(maps, torch.stack([p.mask for p in patched_items])).mean()))
+tfa_share, tfa_mass = sum(tfa_share) / len(tfa_share), sum(tfa_mass) / max(len(tfa_mass), 1)
+base_rate = float(exp.train.patched.float().mean())
+print(f"neural features over {len(flipped)} flipped images: patch neuron among the top-3 drivers in {patch_in_top3:.0%}; "
+      f"top neuron's map mass on the patch {top1_on_patch:.2f} (patch area {area:.2f})")
+print(f"TFA over the first 10: patched share of top-5 proponents {tfa_share:.2f} (base rate {base_rate:.3f}); "
+      f"positive TFA mass on the patch {tfa_mass:.2f} (patch area {area:.2f})")
+print(f"run time so far: {time.perf_counter() - t_start:.0f} s")
+
+# %% [markdown]
+# What the counts say: TFA's proponents are almost all patched T-shirts (the base rate is 5%),
+# while its maps on them put *less* positive mass on the patch than its area (the caution of
+# notebook 04: the gradient of Grad-Cos is a sensitivity map). The neural-feature view of the
+# same predictions rarely has *the* patch neuron among its top-3 drivers — the shortcut runs
+# through several neurons — yet the top driver's map on the test image sits somewhat more on the
+# patch than chance. Neither view's *maps* localise the patch well at this resolution; TFA's
+# *ranking* does.
+#
+# **When is each view the better tool?**
+#
+# - **Neural features** answer a *model-level* question cheaply: one forward pass over the training
+#   set gives, for every class, the features it uses and images that show them. They need no test
+#   image and no gradients, and a neuron found once explains every prediction that runs through it.
+#   But someone must judge which neurons are spurious (here: masks we planted), the maps are as
+#   coarse as the last conv layer (7×7 here), and the view does not say which *training images*
+#   taught the feature — so it does not tell you what to remove or repair.
+# - **TFA** answers a *prediction-level* question: these training images, and these regions of
+#   them, are what this test prediction shares with the training set. It costs per-sample
+#   gradients (the explorer caches an index), and its maps are sensitivity maps with the caveats of
+#   notebook 04, but its list of patched proponents is directly actionable (notebook 06 removes or
+#   repairs them).
+# - Used together: neural features to see *which feature* a class relies on, TFA to find *which
+#   training data* put it there for the predictions you care about.
+#
+# ## 5. In the explorer
+#
+# The explorer (notebook 05) has a **neural features** toggle under the training-image lists: it
+# shows, for the selected test image, the neurons with the largest W·h for the explained class,
+# their maps on the test image and their top-activating training images
+# (`ExplorerState.neural_features(test_index)` from code, as used above):
+#
+# ```python
+# from tfa_tutorial.explorer import explore
+# ui = explore()
+# ui.controls["neural_toggle"].value = True
+# ui
+# ```
+#
+# ## What we showed
+
+# %%
+# NBVAL_CHECK_OUTPUT
+spur, core, res, on_box = sens["shortcut"]
+_, _, res_c, _ = sens["clean"]
+rate0 = res["none"]["target_rate"]
+c = Claims()
+c.check("the most spurious neuron of the shortcut model puts more map mass on the patch than chance",
+        sp["score"][patch_neuron] > 1.2 * sp["chance"][patch_neuron],
+        f"score {sp['score'][patch_neuron]:.3f} vs chance {sp['chance'][patch_neuron]:.3f}")
+c.check("all its top-activating training images carry the patch (found from activations and masks, no labels)",
+        sp["frac_masked"][patch_neuron] == 1.0, f"{sp['frac_masked'][patch_neuron]:.2f}")
+c.check("it is among the 5 neurons most used for T-shirt/top", class_rank[patch_neuron] <= 5,
+        f"rank {class_rank[patch_neuron]}")
+c.check("switching it off is among the 5 largest cuts of the flip rate (a causal check without masks)",
+        abl_rank[patch_neuron] <= 5, f"rank {abl_rank[patch_neuron]}, cut {float(abl['drop'][patch_neuron]):.3f}")
+c0 = int(sp_clean["order"][0])
+c.check("the clean model's most spurious neuron scores less than half as much, near chance (the control)",
+        sp_clean["score"][c0] < 0.5 * sp["score"][patch_neuron] and sp_clean["ratio"][c0] < 1.15,
+        f"score {float(sp_clean['score'][c0]):.3f} vs {float(sp['score'][patch_neuron]):.3f}, ratio {float(sp_clean['ratio'][c0]):.2f}")
+c.check("negative result: map localisation alone is weak; another clean-model neuron reaches a ratio close to the patch neuron's",
+        sp_clean["ratio"].max() > 0.8 * sp["ratio"][patch_neuron],
+        f"clean max ratio {float(sp_clean['ratio'].max()):.2f} vs {float(sp['ratio'][patch_neuron]):.2f}")
+c.check("noise inside the patch neuron's mask cuts the flip rate more than the same mask moved at random",
+        cut["spurious"] > cut["random"] + 0.05, f"cut {cut['spurious']:.3f} vs {cut['random']:.3f}")
+c.check("negative result: the sensitivity test does not separate the spurious from the core neuron here",
+        abs(cut["spurious"] - cut["core"]) < 0.1, f"cut {cut['spurious']:.3f} vs core {cut['core']:.3f}")
+c.check("even noise in the exact patch box removes less than half of the flips at this σ",
+        cut["patch box"] < 0.5 * rate0, f"cut {cut['patch box']:.3f} of {rate0:.3f}")
+c.check("the clean model's flip rate stays low under every mask (the control)",
+        max(r_["target_rate"] for r_ in res_c.values()) < 0.3,
+        f"max {max(r_['target_rate'] for r_ in res_c.values()):.3f}")
+c.check("for flipped test images, TFA's top proponents are mostly patched training images",
+        tfa_share >= 0.7, f"share {tfa_share:.2f} vs base rate {base_rate:.3f}")
+c.check("negative result: TFA's maps put no more positive mass on the patch than its area",
+        tfa_mass <= area, f"mass {tfa_mass:.2f} vs area {area:.2f}")
+c.check("negative result: the patch neuron is among the top-3 drivers of only a minority of flipped predictions",
+        patch_in_top3 < 0.5, f"{patch_in_top3:.2f}")
+c.check("the top driving neuron's map on the flipped test image sits more on the patch than chance",
+        top1_on_patch > 1.2 * area, f"mass {top1_on_patch:.2f} vs area {area:.2f}")
+c.summary()
