@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from tiny_models import loop_grads, make_data, make_model
 from tfa_tutorial.data import ImageDataset
-from tfa_tutorial.exercises import EX01_PATCH, Checks, is_answered
+from tfa_tutorial.exercises import EX01_PATCH, CheckResult, Checks, is_answered
 from tfa_tutorial.models import SoftmaxRegression
 from tfa_tutorial.patches import PatchSpec, apply_patch, inject_patch
 
@@ -42,8 +42,9 @@ def check():
 
 
 def run(capsys, fn, *args, **kw):
-    ok = fn(*args, **kw)
-    return ok, capsys.readouterr().out
+    result = fn(*args, **kw)
+    assert isinstance(result, CheckResult)
+    return bool(result), capsys.readouterr().out
 
 
 def assert_fails(capsys, fn, *args, hint: str | None = None, secret=None, **kw):
@@ -90,6 +91,12 @@ def test_placeholders_count_as_not_answered(check, capsys):
         required = [p for p in inspect.signature(fn).parameters.values() if p.default is inspect.Parameter.empty]
         ok, out = run(capsys, fn, *([...] * len(required)))
         assert ok is False and "not answered yet" in out, (name, out)
+
+
+def test_check_result_is_truthy_and_displays_nothing():
+    yes, no = CheckResult(True), CheckResult(False)
+    assert yes and not no and yes == True and no == False  # noqa: E712
+    assert repr(no) == "CheckResult(ok=False)" and no._ipython_display_() is None
 
 
 def test_names_are_grouped_by_notebook_and_summary_counts(check, capsys):

@@ -13,14 +13,14 @@ instead of the positive part, ...) and **never prints the reference value**. An 
 is still ``...`` (or contains ``...``) counts as not answered yet.
 
 Checkers take the inputs they need explicitly (a model, tensors, a data set), so the tests can
-drive them with tiny models, and they return ``bool``. Exercise names are
+drive them with tiny models, and they return a :class:`CheckResult` (truthy when solved). Exercise names are
 ``exNN_topic``: ``NN`` is the notebook the exercise belongs to (see :meth:`Checks.names`);
 a new notebook's exercises only need new ``exNN_...`` methods here.
 """
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -34,7 +34,7 @@ from .reduction import reduce_map
 from .scores import grad_cos, grad_cos_and_dot
 from .training import predict, prevalence_sweep, shortcut_report
 
-__all__ = ["Checks", "check", "EX01_PATCH", "EX02_SWEEP", "is_answered"]
+__all__ = ["CheckResult", "Tally", "Checks", "check", "EX01_PATCH", "EX02_SWEEP", "is_answered"]
 
 #: The patch that exercise ex01_custom_patch asks for: a 5×5 white square in the bottom-right
 #: corner, on 30% of the Sneakers (class 7).
@@ -70,10 +70,46 @@ def _as_int(x) -> int | None:
     return int(round(v)) if v is not None and abs(v - round(v)) < 1e-9 else None
 
 
+class CheckResult:
+    """A checker's verdict: truthy when solved. It displays nothing in a notebook (the checker has
+    already printed ✓ or ✗), so a task cell ends with the printed line, not an ``Out[ ]: False``."""
+
+    __slots__ = ("ok",)
+
+    def __init__(self, ok: bool) -> None:
+        self.ok = bool(ok)
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __eq__(self, other) -> bool:
+        return bool(self) == bool(other) if isinstance(other, (bool, CheckResult)) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.ok)
+
+    def __repr__(self) -> str:
+        return f"CheckResult(ok={self.ok})"
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
+class Tally(NamedTuple):
+    """``(solved, total)`` from :meth:`Checks.summary`; displays nothing (the summary is printed)."""
+
+    solved: int
+    total: int
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 class Checks:
     """The registry of checkers; use the module-level instance :data:`check`.
 
-    Each ``exNN_topic`` method prints one line starting with ✓ or ✗ and returns a bool; results
+    Each ``exNN_topic`` method prints one line starting with ✓ or ✗ and returns a
+    :class:`CheckResult` (truthy when solved); results
     are kept in :attr:`results` (latest attempt per exercise) for :meth:`summary`.
     """
 
@@ -89,18 +125,17 @@ class Checks:
         names.sort(key=lambda n: n[2:4])  # by notebook; definition order within one
         return [n for n in names if notebook is None or n.startswith(f"ex{notebook}_")]
 
-    def _done(self, name: str, ok: bool, message: str) -> bool:
+    def _done(self, name: str, ok: bool, message: str) -> CheckResult:
         self.results[name] = ok
         print(f"{'✓' if ok else '✗'} {name}: {message}")
-        return ok
+        return CheckResult(ok)
 
-    def _unanswered(self, name: str, answer) -> bool:
+    def _unanswered(self, name: str, answer) -> CheckResult | None:
         if is_answered(answer):
-            return False
-        self._done(name, False, "not answered yet: replace the ... in the cell above with your code")
-        return True
+            return None
+        return self._done(name, False, "not answered yet: replace the ... in the cell above with your code")
 
-    def summary(self) -> tuple[int, int]:
+    def summary(self) -> Tally:
         """Print, for every notebook touched in this session, which exercises are solved.
         Returns ``(solved, total)``."""
         notebooks = sorted({n[2:4] for n in self.results})
@@ -110,16 +145,16 @@ class Checks:
         for n in names:
             state = "✓ solved" if self.results.get(n) else ("✗ not yet" if n in self.results else "– not attempted")
             print(f"  {n}: {state}")
-        return len(solved), len(names)
+        return Tally(len(solved), len(names))
 
     # ------------------------------------------------------------------ 00 start here
 
-    def ex00_patch_area(self, area, spec: PatchSpec | None = None, image_shape=(1, 28, 28)) -> bool:
+    def ex00_patch_area(self, area, spec: PatchSpec | None = None, image_shape=(1, 28, 28)) -> CheckResult:
         """The fraction of an image's pixels that the patch covers: the chance level of the
         relevance-mass metric used in notebook 04."""
         name = "ex00_patch_area"
-        if self._unanswered(name, area):
-            return False
+        if (unanswered := self._unanswered(name, area)) is not None:
+            return unanswered
         spec = spec or PRESETS["tutorial"]
         ref = float(patch_mask(spec, image_shape).float().mean())
         a = _as_float(area)
@@ -133,11 +168,11 @@ class Checks:
             return self._done(name, False, "the image has H × W pixels, not H + W")
         return self._done(name, False, "count the patch's pixels (height × width) and divide by the image's H × W pixels")
 
-    def ex00_n_patched(self, n_patched, dataset: ImageDataset, spec: PatchSpec | None = None) -> bool:
+    def ex00_n_patched(self, n_patched, dataset: ImageDataset, spec: PatchSpec | None = None) -> CheckResult:
         """How many training images carry the patch, predicted from the preset's prevalence."""
         name = "ex00_n_patched"
-        if self._unanswered(name, n_patched):
-            return False
+        if (unanswered := self._unanswered(name, n_patched)) is not None:
+            return unanswered
         spec = spec or PRESETS["tutorial"]
         ref = int(inject_patch(dataset, spec).patched.sum())
         n = _as_int(n_patched)
@@ -153,12 +188,12 @@ class Checks:
 
     # ------------------------------------------------------------------ 01 patch injection
 
-    def ex01_custom_patch(self, patched, source: ImageDataset) -> bool:
+    def ex01_custom_patch(self, patched, source: ImageDataset) -> CheckResult:
         """A 5×5 white square in the bottom-right corner on 30% of the Sneakers (:data:`EX01_PATCH`),
         checked pixel by pixel with plain tensor operations."""
         name = "ex01_custom_patch"
-        if self._unanswered(name, patched):
-            return False
+        if (unanswered := self._unanswered(name, patched)) is not None:
+            return unanswered
         if not isinstance(patched, PatchedDataset):
             return self._done(name, False, f"expected the PatchedDataset that inject_patch returns, got {type(patched).__name__}")
         if len(patched) != len(source) or not torch.equal(patched.labels, source.labels):
@@ -194,12 +229,12 @@ class Checks:
             return self._done(name, False, "pixels outside the patch (and unpatched images) must stay as in the source")
         return self._done(name, True, f"correct: {int(flags.sum())} Sneakers carry the square, everything else is untouched")
 
-    def ex01_changed_pixels(self, n_changed, source: ImageDataset, patched: PatchedDataset) -> bool:
+    def ex01_changed_pixels(self, n_changed, source: ImageDataset, patched: PatchedDataset) -> CheckResult:
         """How many pixel values the patch actually changed (fewer than n_patched × area when some
         patch pixels were white already)."""
         name = "ex01_changed_pixels"
-        if self._unanswered(name, n_changed):
-            return False
+        if (unanswered := self._unanswered(name, n_changed)) is not None:
+            return unanswered
         ref = int((patched.images != source.images).sum())
         n = _as_int(n_changed)
         if n is None:
@@ -218,11 +253,11 @@ class Checks:
 
     # ------------------------------------------------------------------ 02 shortcut training
 
-    def ex02_flip_rate(self, flip_rate, model, test: ImageDataset, spec: PatchSpec) -> bool:
+    def ex02_flip_rate(self, flip_rate, model, test: ImageDataset, spec: PatchSpec) -> CheckResult:
         """The flip rate measured by hand, against :func:`shortcut_report`."""
         name = "ex02_flip_rate"
-        if self._unanswered(name, flip_rate):
-            return False
+        if (unanswered := self._unanswered(name, flip_rate)) is not None:
+            return unanswered
         report = shortcut_report(model, test, spec)
         a = _as_float(flip_rate)
         if a is None:
@@ -236,12 +271,12 @@ class Checks:
             return self._done(name, False, "leave out the test images whose true class is the target class: they cannot flip to it")
         return self._done(name, False, "patch the test images of the other classes, predict, and take the share predicted as spec.target_class")
 
-    def ex02_black_square(self, preds, model, clean_model, spec: PatchSpec, image_shape=(1, 28, 28)) -> bool:
+    def ex02_black_square(self, preds, model, clean_model, spec: PatchSpec, image_shape=(1, 28, 28)) -> CheckResult:
         """``preds = (shortcut model's class, clean model's class)`` for a black image carrying
         only the patch: the square alone, without a garment."""
         name = "ex02_black_square"
-        if self._unanswered(name, preds):
-            return False
+        if (unanswered := self._unanswered(name, preds)) is not None:
+            return unanswered
         if not isinstance(preds, (tuple, list)) or len(preds) != 2:
             return self._done(name, False, "answer with a pair: (class predicted by the shortcut model, class predicted by the clean model)")
         dtype = next(model.parameters()).dtype
@@ -260,12 +295,12 @@ class Checks:
         return self._done(name, False, f"{wrong} class is not what that model predicts on an all-black image "
                                        "with the patch pasted on (torch.zeros, apply_patch, predict)")
 
-    def ex02_prevalence(self, flip_rate, adopted, exp) -> bool:
+    def ex02_prevalence(self, flip_rate, adopted, exp) -> CheckResult:
         """Train one model at prevalence 0.1 (:data:`EX02_SWEEP`) and measure its flip rate;
         ``adopted``: is the flip rate above the notebook's adoption threshold 0.5?"""
         name = "ex02_prevalence"
-        if self._unanswered(name, (flip_rate, adopted)):
-            return False
+        if (unanswered := self._unanswered(name, (flip_rate, adopted))) is not None:
+            return unanswered
         cfg = EX02_SWEEP
         train = subsample(load_fashion_mnist("train"), cfg["n_train"], seed=cfg["seed"])
         ref = prevalence_sweep(
@@ -282,12 +317,12 @@ class Checks:
 
     # ------------------------------------------------------------------ 03 per-sample gradients
 
-    def ex03_per_sample_grad(self, g, model, x: torch.Tensor, y) -> bool:
+    def ex03_per_sample_grad(self, g, model, x: torch.Tensor, y) -> CheckResult:
         """One example's gradient ∇_θ ℓ by hand (flattened in ``model.parameters()`` order), against
         :func:`per_sample_grads` (``torch.func``)."""
         name = "ex03_per_sample_grad"
-        if self._unanswered(name, g):
-            return False
+        if (unanswered := self._unanswered(name, g)) is not None:
+            return unanswered
         ref = per_sample_grads(model, x[None], torch.as_tensor(y).reshape(1))[0].detach()
         if not isinstance(g, torch.Tensor):
             return self._done(name, False, f"expected a tensor, got {type(g).__name__}")
@@ -305,12 +340,12 @@ class Checks:
         return self._done(name, False, "compute F.cross_entropy(model(x[None]), y[None]) with the model in eval mode, "
                                        "then torch.autograd.grad w.r.t. list(model.parameters())")
 
-    def ex03_cos_vs_dot(self, shares, model, train: PatchedDataset, x_test: torch.Tensor, k: int = 20) -> bool:
+    def ex03_cos_vs_dot(self, shares, model, train: PatchedDataset, x_test: torch.Tensor, k: int = 20) -> CheckResult:
         """``{"cos": ..., "dot": ...}``: the share of patched images among the top-k training images
         of each score for one test image (predicted label)."""
         name = "ex03_cos_vs_dot"
-        if self._unanswered(name, shares):
-            return False
+        if (unanswered := self._unanswered(name, shares)) is not None:
+            return unanswered
         if not isinstance(shares, dict) or set(shares) != {"cos", "dot"}:
             return self._done(name, False, 'answer with a dict {"cos": share, "dot": share}')
         cos, dot = grad_cos_and_dot(model, train.images, train.labels, x_test[None])
@@ -328,12 +363,12 @@ class Checks:
         return self._done(name, False, f"the {' and '.join(wrong)} share is off: top-{k} indices by the score's largest values, "
                                        "then the mean of train.patched at those indices")
 
-    def ex03_best_flipped(self, index, model, x_train: torch.Tensor, y_train, candidates: torch.Tensor, test_images: torch.Tensor) -> bool:
+    def ex03_best_flipped(self, index, model, x_train: torch.Tensor, y_train, candidates: torch.Tensor, test_images: torch.Tensor) -> CheckResult:
         """Among the patched test images ``test_images[candidates]``, the one (an index into
         ``test_images``) with the largest Grad-Cos to the training image ``x_train``."""
         name = "ex03_best_flipped"
-        if self._unanswered(name, index):
-            return False
+        if (unanswered := self._unanswered(name, index)) is not None:
+            return unanswered
         candidates = torch.as_tensor(candidates)
         s = grad_cos(model, x_train[None], torch.as_tensor(y_train).reshape(1), test_images[candidates])[:, 0]
         ref = int(candidates[s.argmax()])
@@ -349,12 +384,12 @@ class Checks:
 
     # ------------------------------------------------------------------ 04 training feature attribution
 
-    def ex04_mass_by_hand(self, mass, maps: torch.Tensor, masks: torch.Tensor) -> bool:
+    def ex04_mass_by_hand(self, mass, maps: torch.Tensor, masks: torch.Tensor) -> CheckResult:
         """Relevance mass accuracy of reduced maps ``[B, H, W]`` by hand, against
         :func:`relevance_mass_accuracy`."""
         name = "ex04_mass_by_hand"
-        if self._unanswered(name, mass):
-            return False
+        if (unanswered := self._unanswered(name, mass)) is not None:
+            return unanswered
         ref = relevance_mass_accuracy(maps, masks)
         try:
             got = torch.as_tensor(mass).detach().double().flatten()
@@ -383,12 +418,12 @@ class Checks:
                 return self._done(name, False, hints[key])
         return self._done(name, False, "per map: sum of max(m, 0) inside the mask, divided by the sum of max(m, 0) over all pixels")
 
-    def ex04_input_as_map(self, mass, beats_chance, images: torch.Tensor, masks: torch.Tensor, chance: float) -> bool:
+    def ex04_input_as_map(self, mass, beats_chance, images: torch.Tensor, masks: torch.Tensor, chance: float) -> CheckResult:
         """The input-as-map control: mean relevance mass of the images themselves on their patch,
         and whether it beats chance (the patch area)."""
         name = "ex04_input_as_map"
-        if self._unanswered(name, (mass, beats_chance)):
-            return False
+        if (unanswered := self._unanswered(name, (mass, beats_chance))) is not None:
+            return unanswered
         ref = float(relevance_mass_accuracy(reduce_map(images, "positive"), masks).mean())
         a = _as_float(mass)
         if a is None or not _close(a, ref):
@@ -401,12 +436,12 @@ class Checks:
         return self._done(name, True, "correct: the bright patch alone carries this much mass — any value attribution "
                                       "that multiplies by the input inherits it (compare the table in notebook 04)")
 
-    def ex04_closed_form(self, s, model, x_i, y_i, x_j, y_j) -> bool:
+    def ex04_closed_form(self, s, model, x_i, y_i, x_j, y_j) -> CheckResult:
         """Grad-Cos of softmax regression by hand, S = cos(δ_i, δ_j)·cos(x̃_i, x̃_j), against autograd
         (:func:`grad_cos`)."""
         name = "ex04_closed_form"
-        if self._unanswered(name, s):
-            return False
+        if (unanswered := self._unanswered(name, s)) is not None:
+            return unanswered
         ref = float(grad_cos(model, x_i[None], torch.tensor([int(y_i)]), x_j[None], torch.tensor([int(y_j)]))[0, 0])
         a = _as_float(s)
         if a is None:
@@ -435,12 +470,12 @@ class Checks:
 
     # ------------------------------------------------------------------ 05 interactive explorer
 
-    def ex05_label_choice(self, shares, model, train: ImageDataset, x_test: torch.Tensor, y_true, target_class: int, k: int = 10) -> bool:
+    def ex05_label_choice(self, shares, model, train: ImageDataset, x_test: torch.Tensor, y_true, target_class: int, k: int = 10) -> CheckResult:
         """``{"predicted": ..., "true": ...}``: share of the top-k Grad-Cos proponents whose label is
         ``target_class`` when the test loss uses the predicted label vs the true label."""
         name = "ex05_label_choice"
-        if self._unanswered(name, shares):
-            return False
+        if (unanswered := self._unanswered(name, shares)) is not None:
+            return unanswered
         if not isinstance(shares, dict) or set(shares) != {"predicted", "true"}:
             return self._done(name, False, 'answer with a dict {"predicted": share, "true": share}')
         ref = {}
@@ -455,12 +490,12 @@ class Checks:
         return self._done(name, False, "call T.grad_cos twice: test_targets=None (predicted label) and the true label "
                                        "as a [1] tensor; then the share of the top-k's training labels equal to the target class")
 
-    def ex05_top_opponent(self, index, model, train: ImageDataset, x_test: torch.Tensor) -> bool:
+    def ex05_top_opponent(self, index, model, train: ImageDataset, x_test: torch.Tensor) -> CheckResult:
         """The most harmful training image (lowest Grad-Cos, predicted label) for one test image,
         as an index into ``train``."""
         name = "ex05_top_opponent"
-        if self._unanswered(name, index):
-            return False
+        if (unanswered := self._unanswered(name, index)) is not None:
+            return unanswered
         s = grad_cos(model, train.images, train.labels, x_test[None])[0]
         ref = int(s.argmin())
         i = _as_int(index)
