@@ -81,7 +81,7 @@ def title_of(nb, fallback: str) -> str:
         if cell.cell_type == "markdown":
             m = re.search(r"^#\s+(.+)$", cell.source, flags=re.M)
             if m:
-                return m.group(1).strip()
+                return re.sub(r"[*`]", "", m.group(1)).strip()  # plain text: no markdown emphasis or code marks
     return fallback
 
 
@@ -147,7 +147,7 @@ def write_index(pages: list[Page], out: Path) -> Path:
     text = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>tfa_tutorial — static notebooks</title>
 <style>body{{font-family:sans-serif;max-width:860px;margin:2em auto;line-height:1.5}}
-td{{padding:4px 12px;border-bottom:1px solid #eee}}</style></head>
+td{{padding:4px 12px;border-bottom:1px solid #eee}} td:last-child{{white-space:nowrap}}</style></head>
 <body>
 <h1>tfa_tutorial — training feature attribution, static copy</h1>
 <p>The executed notebooks of the course (fast mode, outputs as they were recorded), readable without

@@ -53,7 +53,7 @@ def course(tmp_path):
     """notebooks/00, 01 (executed), 02 (never executed) and exercises/01 with a folded solution."""
     src = tmp_path / "src"
     write(src / "notebooks" / "00_intro.ipynb", notebook([
-        ("markdown", "# 00 · Intro\n\nNext: [the patch](01_patch.ipynb#Setup), [paper](https://arxiv.org/abs/1)", None),
+        ("markdown", "# 00 · *Intro*\n\nNext: [the patch](01_patch.ipynb#Setup), [paper](https://arxiv.org/abs/1)", None),
         ("code", "print('hello')", [nbformat.v4.new_output("stream", name="stdout", text="flip rate 0.63\n")]),
     ]))
     write(src / "notebooks" / "01_patch.ipynb", notebook([
