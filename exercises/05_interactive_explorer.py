@@ -20,7 +20,7 @@
 # is explained* (the prediction or the truth) and *which end of the ranking* you read (proponents
 # or opponents) — done by hand with `T.grad_cos`, so you can predict what the explorer will show.
 #
-# **Run time:** about 30 s in fast mode once the models are cached (a 2,000-image training slice).
+# **Run time:** about 30–50 s in fast mode once the models are cached (a 2,000-image training slice).
 #
 # **How it works:** replace each `...` with your code and run the cell. `check.…` prints ✓, or ✗
 # with a hint; it never prints the answer. A folded *Solution* follows each task: try first.

@@ -315,6 +315,8 @@ def test_ex04_input_as_map(check, capsys):
     right = float(torch.stack([(im[0] * m).sum() / im[0].sum() for im, m in zip(images, masks)]).mean())
     assert right > chance  # the white patch is the brightest region
     assert_passes(capsys, check.ex04_input_as_map, right, True, images, masks, chance)
+    assert_passes(capsys, check.ex04_input_as_map, torch.tensor(right), torch.tensor(right) > chance, images, masks, chance)
+    assert_fails(capsys, check.ex04_input_as_map, right, "yes", images, masks, chance, hint="beats_chance")
     assert_fails(capsys, check.ex04_input_as_map, right, False, images, masks, chance, hint="beats_chance")
     assert_fails(capsys, check.ex04_input_as_map, chance, True, images, masks, chance, hint="patch area", secret=right)
     assert_fails(capsys, check.ex04_input_as_map, right + 0.1, True, images, masks, chance, hint="reduce_map", secret=right)

@@ -70,6 +70,17 @@ def _as_int(x) -> int | None:
     return int(round(v)) if v is not None and abs(v - round(v)) < 1e-9 else None
 
 
+def _as_bool(x) -> bool | None:
+    """A Python, NumPy or one-element torch bool as ``bool``; ``None`` for anything else."""
+    if isinstance(x, bool):
+        return x
+    if type(x).__name__ == "bool_":  # numpy.bool_
+        return bool(x)
+    if isinstance(x, torch.Tensor) and x.dtype == torch.bool and x.numel() == 1:
+        return bool(x)
+    return None
+
+
 class CheckResult:
     """A checker's verdict: truthy when solved. It displays nothing in a notebook (the checker has
     already printed ✓ or ✗), so a task cell ends with the printed line, not an ``Out[ ]: False``."""
@@ -311,7 +322,7 @@ class Checks:
         if a is None or not _close(a, ref, rtol=1e-3):
             return self._done(name, False, "the flip rate differs from a run with the task's settings: use prevalence_sweep with "
                                            "the subset, epochs, seed and cache_name given in the task, and read 'flip_rate'")
-        if not isinstance(adopted, bool) or adopted != (ref > 0.5):
+        if _as_bool(adopted) is None or _as_bool(adopted) != (ref > 0.5):
             return self._done(name, False, "the flip rate is right; 'adopted' must be the bool flip_rate > 0.5")
         return self._done(name, True, "correct: compare it with the notebook's sweep at 0.05 and 0.2")
 
@@ -431,7 +442,7 @@ class Checks:
                 return self._done(name, False, "that is the patch area (chance); use the images themselves as maps")
             return self._done(name, False, "reduce the images with T.reduce_map(images, 'positive'), score them with "
                                            "T.relevance_mass_accuracy against the masks, and take the mean")
-        if not isinstance(beats_chance, bool) or beats_chance != (ref > chance):
+        if _as_bool(beats_chance) is None or _as_bool(beats_chance) != (ref > chance):
             return self._done(name, False, "the mass is right; beats_chance must be the bool mass > chance")
         return self._done(name, True, "correct: the bright patch alone carries this much mass — any value attribution "
                                       "that multiplies by the input inherits it (compare the table in notebook 04)")
