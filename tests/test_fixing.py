@@ -172,6 +172,10 @@ def test_strategies_change_the_intended_images(exp):
     assert torch.equal(info["changed"], info2["changed"]), "seeded"
     other = modify_training_set(exp, "random_remove", flagged, seed=2)[1]["changed"]
     assert not torch.equal(other, info["changed"])
+    # the random draw must not replay the patch injection's draw (randperm of the class with the same seed)
+    target = (exp.train.labels == 0).nonzero().flatten()
+    injection_order = target[torch.randperm(len(target), generator=torch.Generator().manual_seed(SPEC.seed))]
+    assert not torch.equal(random_indices(48, 6, SPEC.seed, target), injection_order[:6].sort().values)
     same = modify_training_set(exp, "random_remove", flagged, seed=1, pool="same_class")[1]["changed"]
     assert torch.equal(torch.bincount(exp.train.labels[same], minlength=4), torch.bincount(exp.train.labels[flagged], minlength=4))
 

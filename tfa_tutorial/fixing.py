@@ -77,6 +77,8 @@ pixels — a prior, not an explanation); ``random``: a random map (chance)."""
 
 FILLS = ("class_mean", "image_median", "zero")
 
+_RANDOM_SALT = 0x6A09E667  # decorrelates random removal from the patch injection's seeded draws
+
 
 # --------------------------------------------------------------------------------------------
 # Finding harmful training examples
@@ -285,11 +287,16 @@ def remove_examples(train: ImageDataset, indices) -> tuple[ImageDataset, torch.T
 
 def random_indices(n: int, count: int, seed: int = 0, pool=None) -> torch.Tensor:
     """``count`` distinct indices drawn uniformly (seeded) from ``pool`` (default: all of
-    ``range(n)``), sorted."""
+    ``range(n)``), sorted.
+
+    The generator is seeded with ``seed`` plus a fixed salt, so the draw is independent of other
+    seeded draws: :func:`~tfa_tutorial.patches.inject_patch` picks the patched images of a class as
+    ``randperm(n_class, seed)[:k]``, and an unsalted same-class draw with the same seed would
+    remove exactly the patched images first."""
     pool = torch.arange(n) if pool is None else _as_indices(pool, n)
     if not 0 <= count <= len(pool):
         raise ValueError(f"cannot draw {count} random examples from a pool of {len(pool)}")
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator().manual_seed(_RANDOM_SALT + seed)
     return pool[torch.randperm(len(pool), generator=gen)[:count]].sort().values
 
 
