@@ -39,7 +39,8 @@ def data():
 
 
 def make_state(d, **kw):
-    opts = dict(classes=CLASSES, train_patched=d.patched, train_masks=d.masks, flipped=[1, 2, 5], k=3, n_samples=4)
+    opts = dict(classes=CLASSES, train_patched=d.patched, train_masks=d.masks, flipped=[1, 2, 5], k=3, n_samples=4,
+                method="gradient")  # these tests are about the SmoothGrad map, whatever the default
     opts.update(kw)
     return ExplorerState(d.model, d.x, d.y, {"patched": d.xt_patched, "clean": d.xt}, d.yt, **opts)
 

@@ -10,8 +10,9 @@
 All state and logic live in :class:`~tfa_tutorial.explorer_state.ExplorerState`; this module only
 copies widget values into it and draws its results. Images are PNG bytes in ``widgets.Image``
 (rendered with numpy + Pillow, no pyplot), so the view works in JupyterLab and Voilà and is
-testable without a browser. Slow settings (test image, k, score, label, SmoothGrad n and σ)
-recompute on release or on "Compute", with a progress bar; display settings (sign, channels,
+testable without a browser. Slow settings (test image, k, score, label, map method, SmoothGrad n
+and σ) recompute on release or on "Compute", with a progress bar (the n and σ sliders are disabled
+for map methods they do not apply to); display settings (sign, channels,
 opacity) re-render cached maps only. :func:`explorer_figure` draws the same view as a static
 matplotlib figure for readers who cannot run widgets.
 """
@@ -28,7 +29,9 @@ from PIL import Image as PILImage
 
 from .explorer_state import (
     LABEL_MODES,
+    MAP_METHODS,
     SCORES,
+    SMOOTHGRAD_METHODS,
     SLOW_SETTINGS,
     TEST_LISTS,
     Detail,
@@ -63,6 +66,16 @@ OVERLAY_LEGEND = (
     "<span style='color:#00b030'><b>green box</b></span> = the planted patch (ground truth). "
     "Each tile is scaled to its own largest |value|."
 )
+
+# what a positive (red) value means, per map method; no map is multiplied by sign(score)
+METHOD_LEGENDS = {
+    "gradient": "map = gradient of the score w.r.t. the training image's pixels (SmoothGrad n, σ).",
+    "gradient_x_input": "map = gradient × input: each pixel's first-order share of the score (n, σ do not apply).",
+    "integrated_gradients": "map = integrated gradients from a black image, 16 steps: each pixel's share of the "
+                            "score's change along the path (n, σ do not apply).",
+    "decomposition": "map = exact decomposition of the score over the training image's positions: it sums to the "
+                     "shown score; red adds to it, blue subtracts (n, σ do not apply).",
+}
 
 SIGN_LABELS = {"signed": "signed (+ red, − blue)", "positive": "positive part", "negative": "negative part", "absolute": "absolute value"}
 LIST_LABELS = {"flipped": "shortcut-flipped", "misclassified": "misclassified", "correct": "correct"}
@@ -178,6 +191,7 @@ def _test_html(r: ExplorerResult) -> str:
         f"<b>Test image #{t.index}</b> ({_esc(t.test_set)} test set){flip}<br>"
         f"true: <b>{_esc(t.label_name)}</b> · predicted: <b>{_esc(t.pred_name)}</b> ({verdict})<br>"
         f"explaining {explained}: <b>{_esc(t.target_name)}</b> · score: {SCORES[r.settings.score]}"
+        f" · maps: {_esc(MAP_METHODS[r.settings.method])}"
         f"{_probs_html(t)}</div>"
     )
 
@@ -200,7 +214,7 @@ def _detail_html(d: Detail, r: ExplorerResult) -> str:
     return (
         f"<div style='font-size:13px'><b>Training image #{d.index}</b> · label {_esc(d.label_name)}{patch} · "
         f"{SCORES[r.settings.score]} {d.score:+.3f} for test image #{r.test.index} "
-        f"(explaining {_esc(r.test.target_name)}). Reduction: {_esc(SIGN_LABELS[r.settings.sign])}, channels "
+        f"(explaining {_esc(r.test.target_name)}). Map method: <b>{_esc(MAP_METHODS[d.method])}</b>. Reduction: {_esc(SIGN_LABELS[r.settings.sign])}, channels "
         f"{_esc(r.settings.channels)}.</div>"
     )
 
@@ -214,7 +228,7 @@ def build_explorer(state: ExplorerState):
     Returns:
         ``(ui, controls)``: the top-level widget and a dict of named widgets — inputs
         (``test_set``, ``test_index``, ``prev``, ``next``, ``pick_list``, ``pick``, ``k``, ``score``,
-        ``label``, ``n_samples``, ``noise``, ``sign``, ``channels``, ``opacity``, ``auto``,
+        ``label``, ``method``, ``n_samples``, ``noise``, ``sign``, ``channels``, ``opacity``, ``auto``,
         ``compute``, ``close_detail``) and outputs (``message``, ``status``, ``progress``,
         ``test_image``, ``test_info``, ``proponent_images``/``_captions``/``_buttons``, the same for
         ``opponent_``, ``detail``, ``detail_info``, ``detail_images``, ``detail_titles``, and the
@@ -240,6 +254,8 @@ def build_explorer(state: ExplorerState):
     c["label"] = widgets.ToggleButtons(options=[(m, m) for m in LABEL_MODES], value=s.label,
                                        description="Test label", style={**style, "button_width": "92px"},
                                        tooltips=["explain the prediction", "explain the true label (the error)"])
+    c["method"] = widgets.Dropdown(options=[(label, name) for name, label in MAP_METHODS.items()], value=s.method,
+                                   description="Map method", style=style, layout=widgets.Layout(width="340px"))
     c["n_samples"] = widgets.IntSlider(value=s.n_samples, min=0, max=64, step=1, description="SmoothGrad n",
                                        continuous_update=False, style=style)
     c["noise"] = widgets.FloatSlider(value=s.noise, min=0.0, max=0.5, step=0.01, description="σ (fraction of range)",
@@ -291,13 +307,14 @@ def build_explorer(state: ExplorerState):
     )
     row1 = widgets.HBox([c["test_set"], c["test_index"], c["prev"], c["next"], c["pick_list"], c["pick"]],
                         layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
-    row2 = widgets.HBox([c["score"], c["label"], c["k"]], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
+    row2 = widgets.HBox([c["score"], c["label"], c["k"], c["method"]], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
     row3 = widgets.HBox([c["n_samples"], c["noise"], c["auto"], c["compute"]],
                         layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
     row4 = widgets.HBox([c["sign"], c["channels"], c["opacity"]], layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
     status = widgets.HBox([c["progress"], c["status"]], layout=widgets.Layout(align_items="center"))
     test_box = widgets.HBox([c["test_image"], c["test_info"]], layout=widgets.Layout(align_items="flex-start", margin="6px 0"))
     legend = widgets.HTML(f"<div style='font-size:11px;color:#444'>{OVERLAY_LEGEND}</div>")
+    c["legend"] = legend
     c["proponents_title"] = widgets.HTML()
     c["opponents_title"] = widgets.HTML()
     ui = widgets.VBox(
@@ -462,6 +479,12 @@ class _ExplorerView:
             j = s.test_index
             if c["pick"].value != j:
                 c["pick"].value = j if j in [v for _, v in c["pick"].options] else None
+        smoothgrad = s.method in SMOOTHGRAD_METHODS
+        for name in ("n_samples", "noise"):
+            c[name].disabled = not smoothgrad
+            c[name].tooltip = None if smoothgrad else f"SmoothGrad does not apply to {MAP_METHODS[s.method]}"
+        c["legend"].value = (f"<div style='font-size:11px;color:#444'>{OVERLAY_LEGEND} "
+                             f"{_esc(METHOD_LEGENDS[s.method])}</div>")
         if r.test is None:
             return
         t = r.test
@@ -538,7 +561,10 @@ class _ExplorerView:
         c["detail_images"][0].value = image_png(d.image, d.mask, DETAIL_SCALE)
         for w, m in zip(c["detail_images"][1:], (d.raw, d.smooth, d.two_step)):
             w.value = overlay_png(d.image, m, s.sign, s.opacity, d.mask, DETAIL_SCALE)
-        sm = f"TFA SmoothGrad n = {d.n_samples}, σ = {d.noise:.2f}" if d.n_samples else "TFA SmoothGrad (n = 0: raw)"
+        if d.method in SMOOTHGRAD_METHODS:
+            sm = f"TFA SmoothGrad n = {d.n_samples}, σ = {d.noise:.2f}" if d.n_samples else "TFA SmoothGrad (n = 0: raw)"
+        else:
+            sm = f"TFA {MAP_METHODS[d.method]}"
         titles = ("image (green: patch)", "TFA raw (n = 0)", sm, f"two-step baseline, n = {d.n_samples}")
         for w, t in zip(c["detail_titles"], titles):
             w.value = f"<div style='text-align:center;font-size:12px;width:{28 * DETAIL_SCALE}px'>{html.escape(t)}</div>"
@@ -633,7 +659,10 @@ def explorer_figure(result: ExplorerResult, size: float = 1.35):
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
-    n_desc = f"SmoothGrad n={s.n_samples}, σ={s.noise:.2f}" if s.n_samples else "raw gradient"
+    if s.method not in SMOOTHGRAD_METHODS:
+        n_desc = MAP_METHODS[s.method]
+    else:
+        n_desc = f"SmoothGrad n={s.n_samples}, σ={s.noise:.2f}" if s.n_samples else "raw gradient"
     fig.suptitle(f"Top-{k} proponents (top row) and opponents (bottom row) by {score_name}; TFA maps: {n_desc}, {s.sign}",
                  fontsize=8)
     fig.tight_layout()

@@ -18,10 +18,20 @@ What is computed, and when:
   recall. ``index_cache=True`` keeps it on disk, keyed by a hash of the model weights and the data;
 - per test image and explained label: the Grad-Cos / Grad-Dot scores against every training
   image (one index query), the top-k proponents (highest scores) and opponents (lowest);
-- per shown training image: its TFA map (SmoothGrad over ``n_samples`` noisy copies, σ =
-  ``noise`` × the image's value range, noise seeded by the training index so a map never depends
-  on which other images are shown). Maps are cached by everything they depend on, so changing
-  the sign/channel reduction, the opacity or the selection never recomputes one.
+- per shown training image: its TFA map by the chosen ``method`` (:data:`MAP_METHODS`): the
+  paper's gradient of the score with respect to the training image, smoothed by SmoothGrad over
+  ``n_samples`` noisy copies (σ = ``noise`` × the image's value range, noise seeded by the
+  training index so a map never depends on which other images are shown); gradient × input or
+  integrated gradients (black baseline, 16 steps) of the same score; or the exact additive
+  decomposition of the score over the image's positions (:func:`tfa_tutorial.decompose_score`,
+  receptive-field mapping; its map sums to the shown score). n and σ apply to ``"gradient"``
+  only. Maps are cached by everything they depend on (method included), so changing the
+  sign/channel reduction, the opacity or the selection never recomputes one.
+
+Signs: every method's map is shown as computed, never multiplied by sign(score). Red (positive)
+means "raises the score": for the gradient, brightening the pixel raises it; for the value
+attributions and the decomposition, the pixel's share adds to it. So a proponent's red regions
+support it, and an opponent (negative score) owes its negative score to its blue regions.
 
 Bad choices (an index out of range, k larger than the training set, an unknown option) are a
 ``message`` on the result of :meth:`ExplorerState.set`, which then keeps the previous settings;
@@ -44,10 +54,12 @@ from torch import nn
 from .attribution_methods import attribute
 from .baselines import two_step_baseline
 from .cache import atomic_torch_save, cache_dir
+from .decomposition import decompose_score
 from .gradients import ParamSelection, select_params
 from .index import GradientIndex, RandomProjection
 from .neural_features import activation_maps, class_contributions, find_feature_layer, neural_activations
 from .reduction import CHANNEL_REDUCTIONS, SIGNS, reduce_map
+from .score_vectors import score_vector
 from .scores import gradient_scores
 from .tfa import tda_score_fn
 from .training import predict
@@ -55,6 +67,9 @@ from .validation import check_model_ready, num_classes
 
 __all__ = [
     "SCORES",
+    "MAP_METHODS",
+    "DEFAULT_MAP_METHOD",
+    "SMOOTHGRAD_METHODS",
     "LABEL_MODES",
     "TEST_LISTS",
     "SLOW_SETTINGS",
@@ -70,10 +85,20 @@ __all__ = [
 ]
 
 SCORES = {"cos": "Grad-Cos", "dot": "Grad-Dot"}
+# how a shown training image's TFA map is computed (name -> label); measurements: docs/results.md
+MAP_METHODS = {
+    "gradient": "gradient (SmoothGrad, the paper's)",
+    "gradient_x_input": "gradient × input",
+    "integrated_gradients": "integrated gradients (black, 16 steps)",
+    "decomposition": "exact decomposition",
+}
+DEFAULT_MAP_METHOD = "gradient"  # the one place to change the explorer's default map method
+SMOOTHGRAD_METHODS = ("gradient",)  # the methods that SmoothGrad n and σ apply to
+IG_STEPS = 16
 LABEL_MODES = ("predicted", "true")
 TEST_LISTS = ("flipped", "misclassified", "correct")
 # settings whose change needs new scores or maps (the view recomputes them on release / on Compute)
-SLOW_SETTINGS = ("test_set", "test_index", "k", "score", "label", "n_samples", "noise")
+SLOW_SETTINGS = ("test_set", "test_index", "k", "score", "label", "method", "n_samples", "noise")
 # settings that only change how cached results are shown (and the selected training image)
 DISPLAY_SETTINGS = ("sign", "channels", "opacity", "selected")
 MAX_SAMPLES = 256
@@ -92,8 +117,10 @@ class ExplorerSettings:
         k: number of proponents and of opponents shown.
         score: ``"cos"`` (Grad-Cos) or ``"dot"`` (Grad-Dot), for the ranking and the TFA maps.
         label: which test label is explained: ``"predicted"`` (the prediction) or ``"true"`` (the error).
-        n_samples: SmoothGrad samples n (0 = the raw gradient).
-        noise: SmoothGrad σ as a fraction of each training image's value range.
+        method: how the TFA maps are computed, one of :data:`MAP_METHODS` (default
+            :data:`DEFAULT_MAP_METHOD`).
+        n_samples: SmoothGrad samples n (0 = the raw gradient); ``method="gradient"`` only.
+        noise: SmoothGrad σ as a fraction of each training image's value range; ``"gradient"`` only.
         sign, channels: display reduction (:func:`tfa_tutorial.reduce_map`).
         opacity: overlay opacity in [0, 1].
         selected: the training index shown large in the detail pane, or None.
@@ -104,6 +131,7 @@ class ExplorerSettings:
     k: int = 5
     score: str = "cos"
     label: str = "predicted"
+    method: str = DEFAULT_MAP_METHOD
     n_samples: int = 16
     noise: float = 0.15
     sign: str = "signed"
@@ -165,14 +193,14 @@ class TrainItem:
     score: float
     image: torch.Tensor  # [C, H, W]
     mask: torch.Tensor | None  # [H, W] bool, the patch (ground truth), or None
-    map: torch.Tensor | None  # [C, H, W] signed TFA map (None for a ranking-only result)
+    map: torch.Tensor | None  # [C, H, W] signed TFA map ([1, H, W] by "decomposition"; None: ranking only)
     shown: torch.Tensor | None  # [H, W] after the display reduction
     index_score: float | None = None  # the index's (possibly projected) estimate of ``score``
 
 
 @dataclass
 class Detail:
-    """One training image, large: raw TFA, SmoothGrad TFA and the two-step baseline."""
+    """One training image, large: raw TFA, the explorer's TFA map and the two-step baseline."""
 
     index: int
     label: int
@@ -181,11 +209,12 @@ class Detail:
     score: float
     image: torch.Tensor
     mask: torch.Tensor | None
-    raw: torch.Tensor  # [H, W] reduced, n_samples = 0
-    smooth: torch.Tensor  # [H, W] reduced, the explorer's n and σ
+    raw: torch.Tensor  # [H, W] reduced, the paper's raw gradient map (n_samples = 0)
+    smooth: torch.Tensor  # [H, W] reduced, the explorer's map: its method (with n and σ for "gradient")
     two_step: torch.Tensor  # [H, W] reduced, SmoothGrad of the image's own logit, same n and σ
     n_samples: int
     noise: float
+    method: str = "gradient"  # the method of ``smooth``
 
 
 @dataclass
@@ -356,6 +385,7 @@ class ExplorerState:
         self._preds: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._scores = _LRU(64)
         self._score_fns = _LRU(4)
+        self._vectors = _LRU(4)  # test vectors v of the decomposition
         self._maps = _LRU(4096)
         self._two_step = _LRU(512)
         self._exact = _LRU(64)
@@ -542,6 +572,11 @@ class ExplorerState:
             problems.append(f"unknown score {s.score!r}: choose one of {list(SCORES)}")
         if s.label not in LABEL_MODES:
             problems.append(f"unknown test label mode {s.label!r}: choose one of {list(LABEL_MODES)}")
+        if not isinstance(s.method, str) or s.method not in MAP_METHODS:
+            problems.append(f"unknown map method {s.method!r}: choose one of {list(MAP_METHODS)}")
+        elif s.method == "decomposition" and self.params is not None:
+            problems.append("map method 'decomposition' needs the score over all trainable parameters "
+                            f"(the explorer was built with params={self.params!r})")
         if not _is_int(s.n_samples) or not 0 <= s.n_samples <= MAX_SAMPLES:
             problems.append(f"SmoothGrad n must be a whole number in [0, {MAX_SAMPLES}], got {s.n_samples!r}")
         if not _is_real(s.noise) or not 0 <= s.noise <= MAX_NOISE:
@@ -671,29 +706,55 @@ class ExplorerState:
 
         return self._score_fns.get_or(self._score_key(s, target), make)
 
-    def _map_key(self, s: ExplorerSettings, target: int, i: int, n_samples: int) -> tuple:
-        return self._score_key(s, target) + (n_samples, s.noise if n_samples else None, i)
+    def _vector(self, s: ExplorerSettings, target: int) -> torch.Tensor:
+        """The test vector v ``[P]`` of the decomposition: ĝ_j (Grad-Cos) or g_j (Grad-Dot)."""
+        def make():
+            x = self.test_sets[s.test_set][s.test_index].to(next(self.model.parameters()).dtype)
+            return score_vector(self.model, x, s.score, test_target=target)
 
-    def tfa_map(self, i: int, settings: ExplorerSettings | None = None, n_samples: int | None = None) -> torch.Tensor:
-        """Signed TFA map ``[C, H, W]`` of training image ``i`` for the current (or given) test
-        image, explained label and score, with SmoothGrad ``n_samples`` (default: the setting)
-        and σ = ``noise``; the noise is seeded by ``seed + i``. Cached."""
+        return self._vectors.get_or(self._score_key(s, target), make)
+
+    def _map_key(self, s: ExplorerSettings, target: int, i: int, n_samples: int, method: str) -> tuple:
+        if method not in SMOOTHGRAD_METHODS:
+            return self._score_key(s, target) + (method, None, None, i)
+        return self._score_key(s, target) + (method, n_samples, s.noise if n_samples else None, i)
+
+    def tfa_map(self, i: int, settings: ExplorerSettings | None = None, n_samples: int | None = None,
+                method: str | None = None) -> torch.Tensor:
+        """Signed TFA map ``[C, H, W]`` (``[1, H, W]`` by ``"decomposition"``) of training image
+        ``i`` for the current (or given) test image, explained label and score, by ``method``
+        (default: the setting); for ``"gradient"`` with SmoothGrad ``n_samples`` (default: the
+        setting) and σ = ``noise``, the noise seeded by ``seed + i``. Cached."""
         s = settings or self.settings
         n = s.n_samples if n_samples is None else int(n_samples)
+        method = s.method if method is None else method
+        if method not in MAP_METHODS:
+            raise ValueError(f"unknown map method {method!r}: choose one of {list(MAP_METHODS)}")
         target = self._test_info(s).target
-        return self._map_for(s, target, int(i), n)
+        return self._map_for(s, target, int(i), n, method)
 
-    def _map_for(self, s: ExplorerSettings, target: int, i: int, n: int) -> torch.Tensor:
+    def _map_for(self, s: ExplorerSettings, target: int, i: int, n: int, method: str | None = None) -> torch.Tensor:
+        method = s.method if method is None else method
+
         def make():
             self.stats["maps"] += 1
             dtype, device = next(self.model.parameters()).dtype, self.device
             x = self.train_images[i : i + 1].to(device=device, dtype=dtype)
             y = self.train_labels[i : i + 1].to(device)
-            m = attribute(self._score_fn(s, target), x, y, method="gradient", n_samples=n, noise=s.noise,
-                          chunk_size=32, seed=self.seed + i)
+            if method == "decomposition":
+                m = decompose_score(self.model, x, y, self._vector(s, target), normalize_train=s.score == "cos",
+                                    mapping="rf").maps
+            elif method == "integrated_gradients":
+                m = attribute(self._score_fn(s, target), x, y, method=method, baseline="black", steps=IG_STEPS,
+                              chunk_size=32)
+            elif method == "gradient_x_input":
+                m = attribute(self._score_fn(s, target), x, y, method=method, n_samples=0, chunk_size=32)
+            else:
+                m = attribute(self._score_fn(s, target), x, y, method="gradient", n_samples=n, noise=s.noise,
+                              chunk_size=32, seed=self.seed + i)
             return m[0].detach().cpu()
 
-        return self._maps.get_or(self._map_key(s, target, i, n), make)
+        return self._maps.get_or(self._map_key(s, target, i, n, method), make)
 
     def two_step_map(self, i: int, settings: ExplorerSettings | None = None) -> torch.Tensor:
         """The two-step baseline ``[C, H, W]`` for training image ``i``: SmoothGrad of its own
@@ -793,8 +854,8 @@ class ExplorerState:
         return result
 
     def detail(self, i: int, **overrides) -> Detail:
-        """Training image ``i`` large: raw TFA (n = 0), SmoothGrad TFA (the explorer's n, σ) and
-        the two-step baseline, reduced for display. Raises ValueError if ``i`` is out of range."""
+        """Training image ``i`` large: raw TFA (the gradient, n = 0), the explorer's TFA map (its
+        method; SmoothGrad n, σ for ``"gradient"``) and the two-step baseline, reduced for display. Raises ValueError if ``i`` is out of range."""
         s = self._validated({**overrides, "selected": i})
         with self._threads():
             test = self._test_info(s)
@@ -804,7 +865,7 @@ class ExplorerState:
 
     def _detail(self, s, target, scores, i) -> Detail:
         score = float(scores[i]) if self.index.projection is None else float(self._exact_for(s, target, [i])[0])
-        raw = self._map_for(s, target, i, 0)
+        raw = self._map_for(s, target, i, 0, "gradient")
         smooth = self._map_for(s, target, i, s.n_samples)
         two = self.two_step_map(i, s)
         label = int(self.train_labels[i])
@@ -815,7 +876,7 @@ class ExplorerState:
         return Detail(
             i, label, self.classes[label], None if self.train_patched is None else bool(self.train_patched[i]),
             score, self.train_images[i], None if self.train_masks is None else self.train_masks[i],
-            red(raw), red(smooth), red(two), s.n_samples, s.noise,
+            red(raw), red(smooth), red(two), s.n_samples, s.noise, s.method,
         )
 
 
