@@ -8,6 +8,7 @@ from .baselines import grad_cam, last_feature_layer, model_output_fn, random_map
 from .cache import atomic_save, atomic_torch_save, cache_dir, fast_mode, load_checkpoint, save_checkpoint
 from .claims import ClaimFailed, Claims
 from .closed_forms import softmax_regression_grad_cos, softmax_regression_tfa
+from .decomposition import ScoreDecomposition, decompose_score, receptive_fields
 from .data import (
     DataNotFoundError,
     ImageDataset,
@@ -32,7 +33,9 @@ from .models import ResNet9, SmallCNN, SoftmaxRegression, build_model, count_par
 from .neural_features import FeatureLayer, ablation_effect, activation_maps, class_contributions, find_feature_layer, mask_sensitivity, neural_activations, noise_in_mask, normalize_maps, random_mask_like, spuriousness, top_activating, top_neurons
 from .patches import PRESETS, PatchedDataset, PatchSpec, checkerboard, inject_patch, patch_all
 from .reduction import reduce_map
+from .score_vectors import VECTOR_KINDS, class_mean_gradient, score_vector, vector_score_fn, vector_scores
 from .scores import grad_cos, grad_cos_and_dot, grad_dot, gradient_scores, normalize_rows
+from .specificity import TWO_PATCHES, TwoPatchExperiment, two_patch_data, two_patch_experiment
 from .tfa import tda_score_fn, tfa_map, tfa_maps
 from .training import (
     accuracy,

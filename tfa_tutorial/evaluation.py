@@ -23,6 +23,8 @@ from typing import Callable
 
 import torch
 
+from .decomposition import decompose_score
+from .score_vectors import score_vector
 from .baselines import grad_cam, random_map, saliency, two_step_baseline
 from .metrics import pointing_game, relevance_mass_accuracy, relevance_rank_accuracy, shortcut_detection_auprc
 from .reduction import reduce_map
@@ -38,17 +40,29 @@ def _tfa(**kw) -> MapFn:
     return lambda m, xtr, ytr, xte, yte, seed: tfa_maps(m, xtr, ytr, xte, yte, seed=seed, **kw)
 
 
+def _decomposition(**kw) -> MapFn:
+    def fn(m, xtr, ytr, xte, yte, seed):
+        v = score_vector(m, xte, "cos", test_target=yte)
+        d = decompose_score(m, xtr, ytr, v, **kw)
+        return d.maps * torch.where(d.scores < 0, -1.0, 1.0).to(d.maps).view(-1, 1, 1, 1)
+
+    return fn
+
+
 def _two_step(**kw) -> MapFn:
     return lambda m, xtr, ytr, xte, yte, seed: two_step_baseline(m, xtr, ytr, seed=seed, **kw)
 
 
-#: name → map function; each TFA method has its two-step counterpart with the same method.
+#: name → map function; each TFA method has its two-step counterpart with the same method. The
+#: exact decomposition (:func:`tfa_tutorial.decompose_score`) is multiplied by sign(S), so its
+#: positive part supports the score. The full grid of methods × scores is in :mod:`.evidence`.
 MAP_FAMILIES: dict[str, MapFn] = {
     "TFA gradient, SmoothGrad (paper)": _tfa(n_samples=16, noise=0.15),
     "TFA gradient, raw": _tfa(n_samples=0),
     "TFA gradient × input": _tfa(method="gradient_x_input", n_samples=16, noise=0.15),
     "TFA integrated gradients": _tfa(method="integrated_gradients", steps=16),
     "TFA-Dot gradient, SmoothGrad": _tfa(score="dot", n_samples=16, noise=0.15),
+    "TFA exact decomposition": _decomposition(mapping="rf"),
     "two-step SmoothGrad (own logit)": _two_step(n_samples=16, noise=0.15),
     "two-step gradient × input": _two_step(method="gradient_x_input", n_samples=16, noise=0.15),
     "two-step integrated gradients": _two_step(method="integrated_gradients", steps=16),

@@ -35,7 +35,7 @@ from .scores import grad_cos
 
 __all__ = [
     "PairContext", "EVIDENCE_FAMILIES", "SPECIFICITY_FAMILIES", "family_group", "retrieval_evidence",
-    "localisation_evidence", "specificity_evidence", "aggregate_seeds", "format_mean_sd",
+    "localisation_evidence", "specificity_evidence", "aggregate_seeds", "format_mean_sd", "load_results",
 ]
 
 
@@ -296,3 +296,15 @@ def format_mean_sd(leaf: dict, digits: int = 2, signed: bool = False) -> str:
     if leaf["n"] < 2 or math.isnan(leaf["sd"]):
         return fmt.format(leaf["mean"])
     return f"{fmt.format(leaf['mean'])} ± {leaf['sd']:.{digits}f}"
+
+
+def load_results(path=None) -> dict:
+    """The stored evidence over seeds, ``docs/results.json`` of the repository (written by
+    ``benchmarks/results.py``), as a dict ``{section: {configuration: {seed: result}}}``."""
+    import json
+    from pathlib import Path
+
+    path = Path(path) if path is not None else Path(__file__).resolve().parents[1] / "docs" / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run `python benchmarks/results.py` from the repository root to create it")
+    return json.loads(path.read_text())
