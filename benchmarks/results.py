@@ -55,22 +55,37 @@ from tfa_tutorial.evidence import (  # noqa: E402
 )
 from tfa_tutorial.experiment import experiment_settings, shortcut_experiment  # noqa: E402
 
-SECTIONS = ("shortcut", "evidence", "specificity", "faithfulness", "fix", "prevalence")
+SECTIONS = ("shortcut", "evidence", "completeness", "specificity", "faithfulness", "fix", "prevalence")
 CONFIGS = ("tutorial", "quanda_mnist")
 JSON_PATH = ROOT / "docs" / "results.json"
 MD_PATH = ROOT / "docs" / "results.md"
 COMMAND = ".venv/bin/python benchmarks/results.py"
 
 
-def _load() -> dict:
-    if JSON_PATH.is_file():
-        return json.loads(JSON_PATH.read_text())
-    return {}
+def _merge(a: dict, b: dict) -> dict:
+    """Deep merge of b into a copy of a (b wins on leaves)."""
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _load(path: Path = None) -> dict:
+    """The stored results: ``path``, or ``docs/results.json`` merged with any ``docs/results.*.json``
+    (written by runs started with ``--db``, e.g. sections run in parallel)."""
+    if path is not None:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    db = json.loads(JSON_PATH.read_text()) if JSON_PATH.is_file() else {}
+    for extra in sorted(JSON_PATH.parent.glob("results.*.json")):
+        db = _merge(db, json.loads(extra.read_text()))
+    return db
 
 
 def _store(db: dict, section: str, config: str, seed: int, value) -> None:
     db.setdefault(section, {}).setdefault(config, {})[str(seed)] = value
-    atomic_save(db, JSON_PATH)
+    path = db.get("_path") or str(JSON_PATH)
+    on_disk = json.loads(Path(path).read_text()) if Path(path).is_file() else {}
+    atomic_save(_merge(on_disk, {k: v for k, v in db.items() if k != "_path"}), path)
 
 
 def _have(db, section, config, seed) -> bool:
@@ -94,6 +109,11 @@ def run_shortcut_and_evidence(db, config, seed, args, sections):
             "retrieval": retrieval, "localisation": loc, "chance": chance,
             "n_test": len(test_idx), "n_pairs": int(train_idx.numel()), "seconds": time.time() - t0,
         })
+    if "completeness" in sections and not _have(db, "completeness", config, seed):
+        from tfa_tutorial.evidence import completeness_evidence
+
+        test_idx, train_idx, _ = select_pairs(exp, n_test=args.n_test, top_k=args.top_k, seed=seed)
+        _store(db, "completeness", config, seed, completeness_evidence(exp, test_idx, train_idx, seed=seed))
     return exp
 
 
@@ -127,15 +147,80 @@ def run_optional(db, section, config, seed, exp, args):
                                 epochs=s["epochs"], seed=seed, progress=False, cache_name="prevalence")
         _store(db, section, config, seed, {f"{r['prevalence']:.2f}": r for r in rows})
         return
-    try:
-        if section == "faithfulness":
-            from tfa_tutorial.results_sections import faithfulness_section as fn
-        else:
-            from tfa_tutorial.results_sections import fix_section as fn
-    except ImportError as err:
-        print(f"[{section}] skipped: {err}")
-        return
+    fn = faithfulness_section if section == "faithfulness" else fix_section
     _store(db, section, config, seed, fn(exp, seed=seed))
+
+
+def fix_section(exp, seed: int = 0, top_k: int = 150, n_test: int = 20) -> dict:
+    """Notebook 06's protocol: flag the Grad-Cos proponents of 20 shortcut-flipped test images,
+    then remove / repair / random-remove / oracle-remove, retrain, re-measure."""
+    from tfa_tutorial.fixing import fix_and_retrain, flag_harmful
+
+    flags = flag_harmful(exp, n_test=n_test, top_k=top_k, seed=seed)
+    runs = {
+        "none (shortcut model)": fix_and_retrain(exp, "none", flags, seed=seed),
+        "remove flagged": fix_and_retrain(exp, "remove", flags, seed=seed),
+        "remove as many random": fix_and_retrain(exp, "random_remove", flags, seed=seed),
+        "remove as many random, same class": fix_and_retrain(exp, "random_remove", flags, seed=seed, pool="same_class"),
+        "repair flagged (TFA SmoothGrad × input)": fix_and_retrain(exp, "repair", flags, seed=seed, map_method="tfa_gxi"),
+        "repair flagged (two-step SmoothGrad × input)": fix_and_retrain(exp, "repair", flags, seed=seed, map_method="two_step_gxi"),
+        "oracle: remove all patched": fix_and_retrain(exp, "oracle_remove", flags, seed=seed),
+        "oracle: repair all patched (= clean model)": fix_and_retrain(exp, "oracle_repair", flags, seed=seed),
+    }
+    out = {"flag precision": flags["precision"], "flag recall": flags["recall"], "flagged": flags["n_flagged"],
+           "precision of random flags": flags["chance_precision"]}
+    for name, r in runs.items():
+        row = {"changed images": r["n_changed"], "clean accuracy": r["clean_accuracy"], "flip rate": r["flip_rate"]}
+        if "patch_coverage" in r:
+            row["repair mask covers patch"] = r["patch_coverage"]
+        out[name] = row
+    return out
+
+
+def faithfulness_section(exp, seed: int = 0, q_n: int = 8, per: int = 3, lr: float = 1e-5) -> dict:
+    """Notebook 06's one-step insertion / deletion test: ΔL of the test images' loss after one SGD
+    step on the training images restricted to (insertion) or deprived of (deletion) their top-k map
+    pixels, against k random pixels; an advantage > 0 means the map beats random in that direction
+    (tfa_tutorial.faithfulness)."""
+    import tfa_tutorial as T
+    from tfa_tutorial.faithfulness import faithfulness_curves
+    from tfa_tutorial.fixing import flag_harmful
+
+    model = exp.model
+    flags = flag_harmful(exp, n_test=q_n, top_k=per, seed=seed)
+    xq, yq = flags["test_inputs"][:q_n], flags["test_targets"][:q_n]
+    top = flags["scores"][:q_n].topk(per, dim=1).indices
+    X, Y = exp.train.images, exp.train.labels
+    xs, ys = X[top.flatten()], Y[top.flatten()]
+
+    def per_test(fn):
+        return torch.cat([fn(i) for i in range(len(xq))])
+
+    def decomposition(i):
+        d = T.decompose_score(model, X[top[i]], Y[top[i]], T.score_vector(model, xq[i], "cos", test_target=yq[i]))
+        return d.maps * torch.where(d.scores < 0, -1.0, 1.0).view(-1, 1, 1, 1)
+
+    maps = {
+        "TFA SmoothGrad (paper)": per_test(lambda i: T.tfa_maps(model, X[top[i]], Y[top[i]], xq[i], yq[i], n_samples=16)),
+        "TFA SmoothGrad × input": per_test(lambda i: T.tfa_maps(model, X[top[i]], Y[top[i]], xq[i], yq[i],
+                                                                method="gradient_x_input", n_samples=8)),
+        "TFA exact decomposition": per_test(decomposition),
+        "two-step SmoothGrad × input": T.two_step_baseline(model, xs, ys, method="gradient_x_input", n_samples=8),
+        "two-step occlusion": T.two_step_baseline(model, xs, ys, method="occlusion", window=4, stride=2),
+        "the image itself": xs.clone(),
+    }
+    ks = (16, 48, 144, 256)
+    curves = faithfulness_curves(model, xs, ys, xq, yq, maps, ks=ks, lr=lr, seed=seed)
+    out = {}
+    for name, c in curves.items():
+        row = {}
+        for mode in ("insertion", "deletion"):
+            adv = c[f"{mode}_advantage"]
+            for k, a in zip(ks, adv):
+                row[f"{mode} k={k}"] = float(a)
+        out[name] = row
+    out["base test loss"] = float(next(iter(curves.values()))["base_loss"])
+    return out
 
 
 # ---------------------------------------------------------------- markdown
@@ -287,11 +372,11 @@ def md_generic(db, section, title) -> list[str]:
             cols = list(next(iter(rows.values())))
             out += ["| | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
             for r, vals in rows.items():
-                out.append(f"| {r} | " + " | ".join(format_mean_sd(vals[c]) if isinstance(vals.get(c), dict) and "mean" in vals[c]
+                out.append(f"| {r} | " + " | ".join(format_mean_sd(vals[c], small=True) if isinstance(vals.get(c), dict) and "mean" in vals[c]
                                                  else str(vals.get(c, "")) for c in cols) + " |")
         flat = {k: v for k, v in agg.items() if isinstance(v, dict) and "mean" in v}
         for k, v in flat.items():
-            out.append(f"- {k}: {format_mean_sd(v)}")
+            out.append(f"- {k}: {format_mean_sd(v, small=True)}")
         out.append("")
     return out
 
@@ -320,6 +405,7 @@ decomposition needs none.
 
 
 def write_markdown(db) -> None:
+    db = _load()  # everything stored so far, from every results*.json
     s = experiment_settings(fast=db.get("_meta", {}).get("fast", True))
     meta = db.get("_meta", {})
     lines = [
@@ -331,11 +417,12 @@ def write_markdown(db) -> None:
         "", f"Machine: {meta.get('machine', '?')}; torch {meta.get('torch', '?')}; last run {meta.get('date', '?')}.", "",
     ]
     lines += md_shortcut(db) + md_evidence(db) + md_specificity(db)
+    lines += md_generic(db, "completeness", "Completeness: does each map add up to what it explains?")
     lines += md_generic(db, "faithfulness", "Faithfulness: the one-step insertion / deletion test")
     lines += md_generic(db, "fix", "From diagnosis to fix: retrain after removing or repairing flagged data")
     lines += md_prevalence(db) + [CIFAR]
     atomic_save("\n".join(lines) + "\n", MD_PATH)
-    print(f"wrote {MD_PATH.relative_to(ROOT)}")
+    print(f"wrote {MD_PATH}")
 
 
 def main(argv=None) -> None:
@@ -348,9 +435,13 @@ def main(argv=None) -> None:
     ap.add_argument("--prevalences", nargs="+", type=float, default=[0.0, 0.1, 0.25, 0.5, 0.95])
     ap.add_argument("--rerun", action="store_true", help="recompute the chosen sections even if stored")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--db", type=Path, default=None,
+                    help="store into this JSON instead (docs/results.NAME.json is merged into the report)")
     args = ap.parse_args(argv)
     os.environ.setdefault("TFA_FAST", "1")
-    db = _load()
+    db = _load(args.db) if args.db else _load()
+    if args.db:
+        db["_path"] = str(args.db)
     if args.rerun:
         for sec in args.sections:
             for cfg in list(db.get(sec, {})):
@@ -361,7 +452,7 @@ def main(argv=None) -> None:
                        "date": time.strftime("%Y-%m-%d"), "fast": True}
         for seed in args.seeds:
             for config in args.configs:
-                need = [s for s in ("shortcut", "evidence", "faithfulness", "fix") if s in args.sections]
+                need = [s for s in ("shortcut", "evidence", "completeness", "faithfulness", "fix") if s in args.sections]
                 if need:
                     t0 = time.time()
                     exp = run_shortcut_and_evidence(db, config, seed, args, args.sections)

@@ -35,7 +35,8 @@ from .scores import grad_cos
 
 __all__ = [
     "PairContext", "EVIDENCE_FAMILIES", "SPECIFICITY_FAMILIES", "family_group", "retrieval_evidence",
-    "localisation_evidence", "specificity_evidence", "aggregate_seeds", "format_mean_sd", "load_results",
+    "localisation_evidence", "specificity_evidence", "completeness_evidence", "aggregate_seeds", "format_mean_sd",
+    "load_results",
 ]
 
 
@@ -217,6 +218,41 @@ def localisation_evidence(
     return table
 
 
+def completeness_evidence(exp, test_idx: torch.Tensor, train_idx: torch.Tensor, steps: int = 16, seed: int = 0) -> dict:
+    """Does the map add up to what it explains? Relative completeness gap per family, median and
+    90th percentile over the pairs (shortcut model):
+
+    - integrated gradients promise Σ map = S(x) − S(black) (up to the Riemann error for smooth S);
+      for Grad-Cos through ReLU / max-pool networks the score jumps along the path, so the gap is large;
+    - the exact decomposition promises Σ map = S(x); its gap is float rounding.
+    """
+    from .attribution_methods import completeness_gap
+
+    X, Y = exp.train.images, exp.train.labels
+    model = exp.model
+    labels = _pred(model, exp.patched_test.images[test_idx])
+    gaps: dict[str, list] = {}
+    for q, ti in enumerate(test_idx.tolist()):
+        tr = train_idx[q]
+        for kind in ("cos", "dot"):
+            v = score_vector(model, exp.patched_test.images[ti], kind, test_target=int(labels[q]))
+            f = vector_score_fn(model, v, normalizes_train(kind))
+            name = "TFA-Cos" if kind == "cos" else "TFA-Dot"
+            ig = attribute(f, X[tr], Y[tr], method="integrated_gradients", steps=steps)
+            gaps.setdefault(f"{name} · integrated gradients ({steps} steps)", []).append(completeness_gap(f, X[tr], Y[tr], ig))
+            d = decompose_score(model, X[tr], Y[tr], v, normalizes_train(kind))
+            s = vector_scores(model, X[tr], Y[tr], v, normalizes_train(kind))[0]
+            gaps.setdefault(f"{name} · decomposition", []).append((d.maps.sum((1, 2, 3)) - s).abs() / s.abs().clamp_min(1e-12))
+        f = model_output_fn(model)
+        ig = attribute(f, X[tr], Y[tr], method="integrated_gradients", steps=steps)
+        gaps.setdefault(f"two-step · integrated gradients ({steps} steps)", []).append(completeness_gap(f, X[tr], Y[tr], ig))
+    out = {}
+    for k, v in gaps.items():
+        g = torch.cat(v).double().cpu()
+        out[k] = {"median gap": float(g.median()), "90th percentile gap": float(g.quantile(0.9))}
+    return out
+
+
 def specificity_evidence(exp2, n_test: int = 8, top_k: int = 4, families: dict[str, Family] | None = None,
                          seed: int = 0, progress: bool = False, test_indices: torch.Tensor | None = None) -> dict:
     """Two-patch experiment: for test images flipped by patch A alone and by patch B alone, and their
@@ -290,8 +326,12 @@ def aggregate_seeds(runs: list) -> object:
     return first
 
 
-def format_mean_sd(leaf: dict, digits: int = 2, signed: bool = False) -> str:
-    """``"0.40 ± 0.03"`` from an :func:`aggregate_seeds` leaf."""
+def format_mean_sd(leaf: dict, digits: int = 2, signed: bool = False, small: bool = False) -> str:
+    """``"0.40 ± 0.03"`` from an :func:`aggregate_seeds` leaf; with ``small``, values that would
+    round to zero are written in scientific notation (``"8.2e-06 ± 1.1e-06"``)."""
+    if small and leaf["mean"] != 0 and abs(leaf["mean"]) < 0.5 * 10 ** -digits:
+        sd = "" if leaf["n"] < 2 or math.isnan(leaf["sd"]) else f" ± {leaf['sd']:.1e}"
+        return f"{leaf['mean']:.1e}{sd}"
     fmt = f"{{:+.{digits}f}}" if signed else f"{{:.{digits}f}}"
     if leaf["n"] < 2 or math.isnan(leaf["sd"]):
         return fmt.format(leaf["mean"])

@@ -1,0 +1,53 @@
+"""benchmarks/results.py: the markdown report is built from stored per-seed results (means ± sd
+computed correctly, families in the library's order, parallel result files merged)."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from tfa_tutorial.evidence import EVIDENCE_FAMILIES
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    spec = importlib.util.spec_from_file_location("results_script", ROOT / "benchmarks" / "results.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setattr(mod, "JSON_PATH", tmp_path / "results.json")
+    monkeypatch.setattr(mod, "MD_PATH", tmp_path / "results.md")
+    return mod
+
+
+def _evidence(shift):
+    fam = {f: {"shortcut model": {"mass": 0.3 + shift, "rank": 0.2, "pointing": 0.5},
+               "clean model": {"mass": 0.2, "rank": 0.1, "pointing": 0.1}} for f in EVIDENCE_FAMILIES}
+    return {"retrieval": {"Grad-Cos": 0.8 + shift}, "localisation": fam, "chance": 0.18, "n_test": 2, "n_pairs": 4}
+
+
+def test_report_means_sds_and_merge(results, tmp_path):
+    report = {"clean_acc": 0.85, "flip_rate": 0.6, "flip_rate_strict": 0.55}
+    db = {"shortcut": {"tutorial": {"0": {"shortcut model": report, "clean model": report}}},
+          "evidence": {"tutorial": {"0": _evidence(0.0), "1": _evidence(0.2)}}}
+    (tmp_path / "results.json").write_text(json.dumps(db))
+    # a parallel run's file is merged into the report
+    (tmp_path / "results.extra.json").write_text(json.dumps(
+        {"completeness": {"tutorial": {"0": {"TFA-Cos · decomposition": {"median gap": 1e-6}}}}}))
+    results.write_markdown({})
+    md = (tmp_path / "results.md").read_text()
+    # mass 0.3 and 0.5 → mean 0.40, sd 0.14; gain 0.1 and 0.3 → +0.20 ± 0.14
+    assert "| TFA-Cos · gradient, SmoothGrad (paper) | 0.40 ± 0.14 | 0.20 ± 0.00 | +0.20 ± 0.14 |" in md
+    assert "| Grad-Cos | 0.90 ± 0.14 |" in md
+    assert "1.0e-06" in md
+    rows = [line.split(" | ")[0][2:] for line in md.splitlines() if line.startswith("| ") and " · " in line]
+    assert rows[: len(EVIDENCE_FAMILIES)] == list(EVIDENCE_FAMILIES)
+
+
+def test_store_merges_with_what_is_on_disk(results, tmp_path):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"fix": {"tutorial": {"0": {"a": 1}}}}))
+    results._store({}, "evidence", "tutorial", 0, {"b": 2})
+    on_disk = json.loads(path.read_text())
+    assert on_disk["fix"]["tutorial"]["0"] == {"a": 1} and on_disk["evidence"]["tutorial"]["0"] == {"b": 2}
