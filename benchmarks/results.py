@@ -358,25 +358,46 @@ def md_prevalence(db) -> list[str]:
     return out
 
 
-def md_generic(db, section, title) -> list[str]:
-    """Sections produced by tfa_tutorial.results_sections: each returns a flat dict of numbers per seed,
-    or nested one level: {row: {column: number}}."""
+def _col_key(c: str):
+    """Order columns like "insertion k=16" numerically within their prefix."""
+    head, _, k = c.partition(" k=")
+    return (head, int(k) if k.isdigit() else -1, c)
+
+
+FIX_ROWS = ["none (shortcut model)", "remove flagged", "remove as many random", "remove as many random, same class",
+            "repair flagged (TFA SmoothGrad × input)", "repair flagged (two-step SmoothGrad × input)",
+            "oracle: remove all patched", "oracle: repair all patched (= clean model)"]
+FAITH_ROWS = ["TFA SmoothGrad (paper)", "TFA SmoothGrad × input", "TFA exact decomposition",
+              "two-step SmoothGrad × input", "two-step occlusion", "the image itself"]
+
+
+def _fmt(leaf: dict, scale: float = 1.0) -> str:
+    if all(float(v).is_integer() for v in leaf["values"]) and scale == 1.0:
+        return f"{leaf['mean']:.0f}" if leaf["sd"] == 0 or leaf["n"] < 2 else f"{leaf['mean']:.0f} ± {leaf['sd']:.0f}"
+    scaled = {**leaf, "mean": leaf["mean"] * scale, "sd": leaf["sd"] * scale}
+    return format_mean_sd(scaled, small=scale == 1.0, signed=scale != 1.0)
+
+
+def md_generic(db, section, title, intro: str = "", row_order=(), scale: float = 1.0) -> list[str]:
+    """Sections whose per-seed result is {row: {column: number}} plus flat numbers."""
     out = []
     for config in CONFIGS:
         agg, seeds = _agg(db, section, config)
         if agg is None:
             continue
-        out += [f"## {title} — `{config}`", "", f"Seeds {', '.join(seeds)}.", ""]
+        out += [f"## {title} — `{config}`", "", (intro + " " if intro else "") + f"Seeds {', '.join(seeds)}.", ""]
         rows = {k: v for k, v in agg.items() if isinstance(v, dict) and "mean" not in v}
         if rows:
-            cols = list(next(iter(rows.values())))
+            names = [r for r in row_order if r in rows] + sorted(r for r in rows if r not in row_order)
+            cols = sorted({c for v in rows.values() for c in v}, key=_col_key)
             out += ["| | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
-            for r, vals in rows.items():
-                out.append(f"| {r} | " + " | ".join(format_mean_sd(vals[c], small=True) if isinstance(vals.get(c), dict) and "mean" in vals[c]
-                                                 else str(vals.get(c, "")) for c in cols) + " |")
+            for r in names:
+                vals = rows[r]
+                out.append(f"| {r} | " + " | ".join(_fmt(vals[c], scale) if isinstance(vals.get(c), dict) and "mean" in vals[c]
+                                                 else "" for c in cols) + " |")
         flat = {k: v for k, v in agg.items() if isinstance(v, dict) and "mean" in v}
         for k, v in flat.items():
-            out.append(f"- {k}: {format_mean_sd(v, small=True)}")
+            out.append(f"- {k}: {_fmt(v)}")
         out.append("")
     return out
 
@@ -417,9 +438,19 @@ def write_markdown(db) -> None:
         "", f"Machine: {meta.get('machine', '?')}; torch {meta.get('torch', '?')}; last run {meta.get('date', '?')}.", "",
     ]
     lines += md_shortcut(db) + md_evidence(db) + md_specificity(db)
-    lines += md_generic(db, "completeness", "Completeness: does each map add up to what it explains?")
-    lines += md_generic(db, "faithfulness", "Faithfulness: the one-step insertion / deletion test")
-    lines += md_generic(db, "fix", "From diagnosis to fix: retrain after removing or repairing flagged data")
+    lines += md_generic(db, "completeness", "Completeness: does each map add up to what it explains?",
+                        "Relative gap |Σ map − what it explains| / |what it explains| over the pairs of section 2 "
+                        "(shortcut model): integrated gradients explain S(x) − S(black image), the decomposition S(x).")
+    lines += md_generic(db, "faithfulness", "Faithfulness: the one-step insertion / deletion test",
+                        "One SGD step (lr 1e-5) on the top-3 Grad-Cos proponents of 8 flipped test images, restricted to "
+                        "(insertion) or deprived of (deletion) their top-k map pixels; the entry is the map's advantage "
+                        "over k random pixels in the change of the test loss, ×10³ (positive = the map beats random; "
+                        "see tfa_tutorial.faithfulness). The base test loss is given below the table.",
+                        FAITH_ROWS, scale=1e3)
+    lines += md_generic(db, "fix", "From diagnosis to fix: retrain after removing or repairing flagged data",
+                        "Notebook 06's protocol: the union of the top-150 Grad-Cos proponents of 20 shortcut-flipped test "
+                        "images is flagged; each strategy changes the training set and a fresh SmallCNN is trained with the "
+                        "same seed and settings.", FIX_ROWS)
     lines += md_prevalence(db) + [CIFAR]
     atomic_save("\n".join(lines) + "\n", MD_PATH)
     print(f"wrote {MD_PATH}")
