@@ -219,7 +219,7 @@ plt.show()
 #   and the flip rate is still far above the flagged removal's. The shortcut survives as long as a
 #   few hundred patched examples remain; the flags matter because they reach almost all of them.
 # - **Repair helps, but much less than removal**, although it edits the same images. Its masks
-#   covered only about half of the patch pixels (table in section 3), and the patch pixels that are
+#   covered only about half of the patch pixels, well under two thirds with either map (table in section 3), and the patch pixels that are
 #   left still sit in the same corner of hundreds of T-shirts; we did not test how few remaining
 #   white pixels suffice. The two-step map's masks covered more of the patch than TFA's, and its
 #   repair left the lower flip rate. The paper's plain SmoothGrad TFA would have repaired less of the
@@ -283,10 +283,11 @@ for name, cv in curves.items():
 # %% [markdown]
 # **Reading the curves — a mostly negative result.** Keeping only a few of the value maps' top
 # pixels (k = 16 and 48; TFA × input or two-step × input) lowers the test loss a little more than
-# keeping as many random pixels, but at k = 256 and 400 every map does *worse* than random. The
-# paper's SmoothGrad TFA is worse than random at every k in insertion. In deletion, removing the
-# value maps' top pixels never hurts the step more than removing random pixels; the paper's map is
-# slightly better than random at small k, and so, at some k, is the image itself. So on this model the one-step test neither
+# keeping as many random pixels, but at k = 256 and 400 both do *worse* than random. The paper's
+# SmoothGrad TFA is worse than random in insertion at every k up to 256.
+# In deletion, removing the value maps' top pixels never hurts the step more than removing random
+# pixels; the paper's map is slightly better than random at small k, and so, at some k, is the
+# image itself. So on this model the one-step test neither
 # confirms TFA as faithful nor separates it from the two-step baseline; the retraining experiment
 # of section 4 is the stronger check, and there removal of the Grad-Cos flags — not any pixel map
 # — did the work.
@@ -335,8 +336,8 @@ c.check("but repair leaves a much higher flip rate than removing the same images
 c.check("repair guided by the two-step map lowers the flip rate more than repair guided by TFA",
         R["repair (two-step)"]["flip_rate"] < R["repair (TFA)"]["flip_rate"],
         f"{R['repair (two-step)']['flip_rate']:.2f} vs {R['repair (TFA)']['flip_rate']:.2f}")
-c.check("the repair masks cover at most 60% of the patch pixels, with either map",
-        max(ov["tfa_gxi"]["coverage"], ov["two_step_gxi"]["coverage"]) <= 0.6,
+c.check("the repair masks cover less than two thirds of the patch pixels, with either map",
+        max(ov["tfa_gxi"]["coverage"], ov["two_step_gxi"]["coverage"]) < 2 / 3,
         f"TFA {ov['tfa_gxi']['coverage']:.2f}, two-step {ov['two_step_gxi']['coverage']:.2f}")
 c.check("the paper's SmoothGrad TFA map would repair less of the patch than a random map",
         ov["tfa_grad"]["coverage"] < ov["random"]["coverage"],
@@ -350,14 +351,15 @@ c.check("the image's own brightness covers more of the patch than either map",
 c.check("insertion: at k = 16 and 48, the top pixels of both value maps lower the test loss more than random pixels",
         (ins["TFA SmoothGrad × input"][:2] > 0).all() and (ins["two-step SmoothGrad × input"][:2] > 0).all(),
         f"TFA {ins['TFA SmoothGrad × input'][0]:+.4f}, two-step {ins['two-step SmoothGrad × input'][0]:+.4f} at k=16")
-c.check("insertion: at k = 256 and 400 every map does worse than random pixels",
-        all((v[4:] < 0).all() for v in ins.values()), f"max advantage {max(float(v[4:].max()) for v in ins.values()):+.4f}")
-c.check("insertion: the paper's SmoothGrad TFA is worse than random pixels at every k",
-        (ins["TFA SmoothGrad (paper)"] < 0).all(), f"max advantage {ins['TFA SmoothGrad (paper)'].max():+.4f}")
+c.check("insertion: at k = 256 and 400 both value maps do worse than random pixels",
+        (ins["TFA SmoothGrad × input"][4:] < 0).all() and (ins["two-step SmoothGrad × input"][4:] < 0).all(),
+        f"{ins['TFA SmoothGrad × input'][4]:+.4f}, {ins['two-step SmoothGrad × input'][4]:+.4f} at k=256")
+c.check("insertion: the paper's SmoothGrad TFA is worse than random pixels at every k up to 256",
+        (ins["TFA SmoothGrad (paper)"][:5] < 0).all(), f"max advantage {ins['TFA SmoothGrad (paper)'][:5].max():+.4f}")
 c.check("deletion: neither TFA × input nor the two-step map beats random pixels at any k",
         (dele["TFA SmoothGrad × input"] <= 0).all() and (dele["two-step SmoothGrad × input"] <= 0).all(),
         f"max advantages {dele['TFA SmoothGrad × input'].max():+.4f}, {dele['two-step SmoothGrad × input'].max():+.4f}")
-c.check("deletion: the paper's map is better than random at the smallest k, and the image itself at some k",
-        dele["TFA SmoothGrad (paper)"][0] > 0 and (dele["the image itself"] > 0).any(),
-        f"{dele['TFA SmoothGrad (paper)'][0]:+.4f}")
+c.check("deletion: the paper's map is better than random at some k ≤ 96, and the image itself at some k",
+        (dele["TFA SmoothGrad (paper)"][:3] > 0).any() and (dele["the image itself"] > 0).any(),
+        f"{dele['TFA SmoothGrad (paper)'][:3].max():+.4f}, {dele['the image itself'].max():+.4f}")
 c.summary()
