@@ -163,6 +163,30 @@ def test_decomposition_needs_all_parameters(data):
     assert not r.ok and "all trainable parameters" in r.message and st.settings.method == "gradient"
 
 
+def test_default_is_the_decomposition_and_the_view_starts_with_smoothgrad_sliders_off(data):
+    assert DEFAULT_MAP_METHOD == "decomposition"
+    st = ExplorerState(data.model, data.x, data.y, data.xt_patched, data.yt, k=2)
+    assert st.settings.method == "decomposition"
+    _ui, c = build_explorer(st)
+    assert c["method"].value == "decomposition"
+    assert c["n_samples"].disabled and c["noise"].disabled
+    r = st.result()
+    assert r.ok, r.message
+    # the maps shown by default are the decomposition's: each sums to autograd's Grad-Cos
+    ref = loop_scores(data, 0, r.test.target, "cos")
+    for item in r.proponents + r.opponents:
+        assert item.map.shape == (1, 8, 8)
+        assert float(item.map.sum()) == pytest.approx(float(ref[item.index]), rel=1e-8, abs=1e-10)
+
+
+def test_a_parameter_subset_starts_on_the_gradient(data):
+    # the decomposition needs all parameters, so the default must not make every later set() fail
+    st = ExplorerState(data.model, data.x, data.y, data.xt_patched, data.yt, k=2, params=["classifier"])
+    assert st.settings.method == "gradient"
+    r = st.set(k=3)
+    assert r.ok and r.settings.method == "gradient" and len(r.proponents) == 3
+
+
 def test_view_method_dropdown_recomputes_and_disables_smoothgrad_sliders(data):
     st = make_state(data, method="gradient")
     _ui, c = build_explorer(st)

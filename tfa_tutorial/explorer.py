@@ -61,15 +61,16 @@ TEST_SCALE = 6
 DETAIL_SCALE = 6
 
 OVERLAY_LEGEND = (
-    "<span style='color:#d61a1c'><b>red</b></span> = making these pixels brighter raises the score "
-    "(supports), <span style='color:#2166d9'><b>blue</b></span> = lowers it (opposes); "
+    "<span style='color:#d61a1c'><b>red</b></span> = supports the score, "
+    "<span style='color:#2166d9'><b>blue</b></span> = opposes it (how, depends on the map method below); "
     "<span style='color:#00b030'><b>green box</b></span> = the planted patch (ground truth). "
     "Each tile is scaled to its own largest |value|."
 )
 
 # what a positive (red) value means, per map method; no map is multiplied by sign(score)
 METHOD_LEGENDS = {
-    "gradient": "map = gradient of the score w.r.t. the training image's pixels (SmoothGrad n, σ).",
+    "gradient": "map = gradient of the score w.r.t. the training image's pixels (SmoothGrad n, σ): "
+                "red = brightening the pixel raises the score.",
     "gradient_x_input": "map = gradient × input: each pixel's first-order share of the score (n, σ do not apply).",
     "integrated_gradients": "map = integrated gradients from a black image, 16 steps: each pixel's share of the "
                             "score's change along the path (n, σ do not apply).",

@@ -92,7 +92,7 @@ MAP_METHODS = {
     "integrated_gradients": "integrated gradients (black, 16 steps)",
     "decomposition": "exact decomposition",
 }
-DEFAULT_MAP_METHOD = "gradient"  # the one place to change the explorer's default map method
+DEFAULT_MAP_METHOD = "decomposition"  # the one place to change the explorer's default map method
 SMOOTHGRAD_METHODS = ("gradient",)  # the methods that SmoothGrad n and σ apply to
 IG_STEPS = 16
 LABEL_MODES = ("predicted", "true")
@@ -118,7 +118,8 @@ class ExplorerSettings:
         score: ``"cos"`` (Grad-Cos) or ``"dot"`` (Grad-Dot), for the ranking and the TFA maps.
         label: which test label is explained: ``"predicted"`` (the prediction) or ``"true"`` (the error).
         method: how the TFA maps are computed, one of :data:`MAP_METHODS` (default
-            :data:`DEFAULT_MAP_METHOD`).
+            :data:`DEFAULT_MAP_METHOD`, the exact decomposition; an explorer built with a
+            parameter subset ``params`` starts on ``"gradient"``, as the decomposition needs all).
         n_samples: SmoothGrad samples n (0 = the raw gradient); ``method="gradient"`` only.
         noise: SmoothGrad σ as a fraction of each training image's value range; ``"gradient"`` only.
         sign, channels: display reduction (:func:`tfa_tutorial.reduce_map`).
@@ -392,7 +393,9 @@ class ExplorerState:
         self._neural: dict = {}  # feature layer and training activations, on first use
         self.last_result: ExplorerResult | None = None
 
-        self.settings = ExplorerSettings(test_set=next(iter(self.test_sets)))
+        # the decomposition needs the score over all parameters: with a subset, default to the gradient
+        self.settings = ExplorerSettings(test_set=next(iter(self.test_sets)),
+                                         method=DEFAULT_MAP_METHOD if params is None else "gradient")
         if settings:
             self.settings = self._validated(settings)
 
