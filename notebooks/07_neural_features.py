@@ -292,7 +292,8 @@ print(f"share of each soft mask on the patch: spurious {on_box['spurious']:.2f},
 # test image and their top-activating training images. The explorer's state computes both.
 
 # %%
-state = ExplorerState.from_experiment(exp, test_sets=("patched",), k=5)
+# the paper's TFA map (SmoothGrad gradient); the explorer's default is the exact decomposition (notebook 05)
+state = ExplorerState.from_experiment(exp, test_sets=("patched",), k=5, method="gradient")
 j = int(state.flipped[0])
 r = state.result(test_index=j)
 nf = state.neural_features(j, k=3, m=5)
