@@ -340,11 +340,22 @@ def format_mean_sd(leaf: dict, digits: int = 2, signed: bool = False, small: boo
 
 def load_results(path=None) -> dict:
     """The stored evidence over seeds, ``docs/results.json`` of the repository (written by
-    ``benchmarks/results.py``), as a dict ``{section: {configuration: {seed: result}}}``."""
+    ``benchmarks/results.py``, merged with any ``docs/results.*.json`` that parallel runs wrote),
+    as a dict ``{section: {configuration: {seed: result}}}``."""
     import json
     from pathlib import Path
 
     path = Path(path) if path is not None else Path(__file__).resolve().parents[1] / "docs" / "results.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run `python benchmarks/results.py` from the repository root to create it")
-    return json.loads(path.read_text())
+    db = json.loads(path.read_text())
+    for extra in sorted(path.parent.glob(path.stem + ".*.json")):
+        db = _merge(db, json.loads(extra.read_text()))
+    return db
+
+
+def _merge(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
