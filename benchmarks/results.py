@@ -402,6 +402,45 @@ def md_generic(db, section, title, intro: str = "", row_order=(), scale: float =
     return out
 
 
+SUMMARY_ROWS = ["TFA-Cos · gradient, SmoothGrad (paper)", "TFA-Cos · gradient × input", "TFA-Cos · integrated gradients",
+                "TFA-Cos · decomposition", "TFA-Cos · decomposition, first block", "counterfactual · decomposition",
+                "two-step · SmoothGrad", "two-step · gradient × input", "two-step · occlusion",
+                "control · input as map", "control · random"]
+
+
+def md_summary(db) -> list[str]:
+    """The rows that decide the story, both configurations side by side (also pasted into the README)."""
+    cols = [c for c in CONFIGS if db.get("evidence", {}).get(c)]
+    if not cols:
+        return []
+    head = " | ".join(f"mass `{c}` | gain `{c}` | rank `{c}`" for c in cols)
+    out = ["## Summary", "", "Mass on the patch (shortcut model), gain over the clean-model control, and rank accuracy; "
+           "mean ± sd over seeds " + ", ".join(sorted(db["evidence"][cols[0]], key=int)) + ". Chance = 0.18.", "",
+           f"| map family | {head} |", "|---" * (1 + 3 * len(cols)) + "|"]
+    for fam in SUMMARY_ROWS:
+        cells = []
+        for c in cols:
+            runs = db["evidence"][c]
+            seeds = sorted(runs, key=int)
+            loc = [runs[x]["localisation"][fam] for x in seeds]
+            a = aggregate_seeds(loc)
+            g = aggregate_seeds([r["shortcut model"]["mass"] - r["clean model"]["mass"] for r in loc])
+            cells.append(f"{format_mean_sd(a['shortcut model']['mass'])} | {format_mean_sd(g, signed=True)} | "
+                         f"{format_mean_sd(a['shortcut model']['rank'])}")
+        out.append(f"| {fam} | " + " | ".join(cells) + " |")
+    spec = db.get("specificity", {}).get("two_patch")
+    if spec:
+        seeds = sorted(spec, key=int)
+        agg = aggregate_seeds([spec[x]["families"] for x in seeds])
+        out += ["", "Test-specificity (two-patch experiment, seeds " + ", ".join(seeds) + "; 0 = ignores the test image):", "",
+                "| map family | specificity | clean model |", "|---|---|---|"]
+        for fam in [f for f in EVIDENCE_FAMILIES if f in agg]:
+            row = agg[fam]
+            out.append(f"| {fam} | {format_mean_sd(row['shortcut model']['specificity'], signed=True)} | "
+                       f"{format_mean_sd(row['clean model']['specificity'], signed=True)} |")
+    return out + [""]
+
+
 CIFAR = """## CIFAR-10 with quanda's preset (GPU)
 
 The paper's setting — ResNet-9 on CIFAR-10 with quanda's yellow 15×15 square at (10, 10) on 75% of
@@ -437,7 +476,7 @@ def write_markdown(db) -> None:
         "over the seeds listed (a seed fixes the data subset, the patched images, the initialisation and the batch order).",
         "", f"Machine: {meta.get('machine', '?')}; torch {meta.get('torch', '?')}; last run {meta.get('date', '?')}.", "",
     ]
-    lines += md_shortcut(db) + md_evidence(db) + md_specificity(db)
+    lines += md_summary(db) + md_shortcut(db) + md_evidence(db) + md_specificity(db)
     lines += md_generic(db, "completeness", "Completeness: does each map add up to what it explains?",
                         "Relative gap |Σ map − what it explains| / |what it explains| over the pairs of section 2 "
                         "(shortcut model): integrated gradients explain S(x) − S(black image), the decomposition S(x).")
