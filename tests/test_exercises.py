@@ -102,7 +102,7 @@ def test_check_result_is_truthy_and_displays_nothing():
 def test_names_are_grouped_by_notebook_and_summary_counts(check, capsys):
     names = Checks.names()
     assert names == sorted(names, key=lambda n: n[2:4]) and len(names) >= 12
-    for nb in ("00", "01", "02", "03", "04", "05"):
+    for nb in ("00", "01", "02", "03", "04", "05", "06", "07"):
         assert 2 <= len(Checks.names(nb)) <= 4, nb
     check.ex00_patch_area(...)
     assert check.summary() == (0, len(Checks.names("00")))
@@ -484,3 +484,224 @@ def test_ex02_prevalence_rejects_a_wrong_run(capsys):
     check = Checks()
     assert_fails(capsys, check.ex02_prevalence, 0.999, True, exp, hint="prevalence_sweep")
     assert_fails(capsys, check.ex02_prevalence, "high", True, exp)
+
+
+# ------------------------------------------------------------------------- (a) 06, 07
+
+
+def test_ex06_flag_precision(check, capsys):
+    model = make_model("batch", seed=1)  # seeds and k chosen so that every wrong variant below differs
+    train = tiny_patched_train()
+    x_test = apply_patch(dataset(n=3, hw=8, k=3, seed=0).images, train.spec)
+    with torch.no_grad():
+        y_hat = model(x_test.double()).argmax(1)
+    s = cos_loop(model, train.images.double(), train.labels, x_test.double(), y_hat)  # [3, N] autograd loop
+    k = 16
+    flagged = sorted({int(i) for row in s for i in row.topk(k).indices})
+    patched = [bool(train.patched[i]) for i in range(len(train))]
+    right = {"precision": sum(patched[i] for i in flagged) / len(flagged), "chance": sum(patched) / len(patched)}
+    assert_passes(capsys, check.ex06_flag_precision, right, model, train, x_test, top_k=k)
+    secret = list(right.values())
+    recall = sum(patched[i] for i in flagged) / sum(patched)
+    assert 0 < right["precision"] < 1 and abs(recall - right["precision"]) > 1e-6
+    assert_fails(capsys, check.ex06_flag_precision, {**right, "precision": recall}, model, train, x_test, top_k=k,
+                 hint="recall", secret=right["precision"])
+    target_share = float(train.patched[train.labels == 0].float().mean())
+    assert abs(target_share - right["chance"]) > 0.1
+    assert_fails(capsys, check.ex06_flag_precision, {**right, "chance": target_share}, model, train, x_test, top_k=k,
+                 hint="whole training set", secret=right["chance"])
+    low = sorted({int(i) for row in s for i in row.topk(k, largest=False).indices})
+    low_precision = sum(patched[i] for i in low) / len(low)
+    assert abs(low_precision - right["precision"]) > 1e-6
+    assert_fails(capsys, check.ex06_flag_precision, {**right, "precision": low_precision}, model, train, x_test,
+                 top_k=k, hint="lowest", secret=secret)
+    with_repeats = [int(i) for row in s for i in row.topk(k).indices]
+    rep_precision = sum(patched[i] for i in with_repeats) / len(with_repeats)
+    assert abs(rep_precision - right["precision"]) > 1e-6
+    assert_fails(capsys, check.ex06_flag_precision, {**right, "precision": rep_precision}, model, train, x_test,
+                 top_k=k, hint="union", secret=secret)
+    assert_fails(capsys, check.ex06_flag_precision, {"precision": right["chance"], "chance": right["precision"]}, model,
+                 train, x_test, top_k=k, hint="swapped")
+    assert_fails(capsys, check.ex06_flag_precision, (right["precision"], right["chance"]), model, train, x_test,
+                 top_k=k, hint="dict")
+
+
+def test_ex06_repair_coverage(check, capsys):
+    truth = torch.zeros(4, 8, 8, dtype=torch.bool)
+    truth[:2, :3, :3] = True  # images 0, 1 carry a 3×3 patch, image 2 a 2×2 one, image 3 none
+    truth[2, :2, :2] = True
+    repair = torch.zeros(4, 8, 8, dtype=torch.bool)
+    repair[0, :2, :4] = True
+    repair[1, 1:4, 1:4] = True
+    repair[2, 5:, 5:] = True
+    repair[3, :2, :2] = True
+    inter, union, rep, pat = [], [], [], []
+    for b in range(3):
+        cells = [(r, c) for r in range(8) for c in range(8)]
+        inter.append(sum(bool(repair[b, r, c] and truth[b, r, c]) for r, c in cells))
+        union.append(sum(bool(repair[b, r, c] or truth[b, r, c]) for r, c in cells))
+        rep.append(sum(bool(repair[b, r, c]) for r, c in cells))
+        pat.append(sum(bool(truth[b, r, c]) for r, c in cells))
+    right = {"coverage": sum(inter) / sum(pat), "iou": sum(i / u for i, u in zip(inter, union)) / 3}
+    assert (sum(inter), sum(pat)) == (10, 22)
+    assert_passes(capsys, check.ex06_repair_coverage, right, repair, truth)
+    secret = list(right.values())
+    assert_fails(capsys, check.ex06_repair_coverage, {**right, "coverage": sum(inter) / sum(rep)}, repair, truth,
+                 hint="not by all repaired pixels", secret=secret)
+    assert_fails(capsys, check.ex06_repair_coverage, {**right, "coverage": sum(i / p for i, p in zip(inter, pat)) / 3},
+                 repair, truth, hint="pools", secret=secret)
+    assert_fails(capsys, check.ex06_repair_coverage, {**right, "iou": sum(i / u for i, u in zip(inter, union)) / 4},
+                 repair, truth, hint="without a patch", secret=secret)
+    assert_fails(capsys, check.ex06_repair_coverage, {**right, "iou": sum(inter) / sum(union)}, repair, truth,
+                 hint="pooled sums", secret=secret)
+    assert_fails(capsys, check.ex06_repair_coverage, {"coverage": right["iou"], "iou": right["coverage"]}, repair,
+                 truth, hint="swapped")
+    assert_fails(capsys, check.ex06_repair_coverage, [right["coverage"], right["iou"]], repair, truth, hint="dict")
+
+
+def _one_step_by_hand(model, x, y, keep, xq, yq, lr):
+    """ΔL of one SGD step on the images with only ``keep`` [B, H, W] pixels left (the rest 0)."""
+    import copy
+
+    m = copy.deepcopy(model).eval()
+    x_kept = torch.where(keep[:, None], x, torch.zeros_like(x))
+    params = list(m.parameters())
+    grads = torch.autograd.grad(F.cross_entropy(m(x_kept), y), params)
+    with torch.no_grad():
+        before = F.cross_entropy(m(xq), yq)
+        for p, g in zip(params, grads):
+            p -= lr * g
+        return float(F.cross_entropy(m(xq), yq) - before)
+
+
+def _top_k(maps, k):
+    keep = torch.zeros(maps.shape[0], maps[0].numel(), dtype=torch.bool)
+    for b in range(maps.shape[0]):
+        for i in maps[b].flatten().argsort(descending=True)[:k].tolist():
+            keep[b, i] = True
+    return keep.view_as(maps)
+
+
+def test_ex06_insertion(check, capsys):
+    model = make_model("batch", seed=0)
+    x, y = make_data(n=4)
+    xq, _ = make_data(n=2, seed=3)
+    with torch.no_grad():
+        yq = model(xq).argmax(1)
+    maps = torch.rand(4, 8, 8, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    k, lr = 12, 0.5
+    right = _one_step_by_hand(model, x, y, _top_k(maps, k), xq, yq, lr)
+    gen = torch.Generator().manual_seed(0)
+    rand = [_one_step_by_hand(model, x, y, _top_k(torch.rand(maps.shape, generator=gen), k), xq, yq, lr) for _ in range(5)]
+    beats = right < sum(rand) / 5
+    kw = dict(k=k, lr=lr, n_random=5, seed=0)
+    assert abs(right) > 1e-6
+    assert_passes(capsys, check.ex06_insertion, right, beats, model, x, y, maps, xq, yq, **kw)
+    assert_fails(capsys, check.ex06_insertion, right, not beats, model, x, y, maps, xq, yq, hint="beats_random", **kw)
+    assert_fails(capsys, check.ex06_insertion, right, "yes", model, x, y, maps, xq, yq, hint="beats_random", **kw)
+    assert_fails(capsys, check.ex06_insertion, -right, beats, model, x, y, maps, xq, yq, hint="sign", secret=right, **kw)
+    deletion = _one_step_by_hand(model, x, y, ~_top_k(maps, k), xq, yq, lr)
+    assert_fails(capsys, check.ex06_insertion, deletion, beats, model, x, y, maps, xq, yq, hint="deletion", secret=right, **kw)
+    lowest = _one_step_by_hand(model, x, y, _top_k(-maps, k), xq, yq, lr)
+    assert_fails(capsys, check.ex06_insertion, lowest, beats, model, x, y, maps, xq, yq, hint="lowest", secret=right, **kw)
+    whole = _one_step_by_hand(model, x, y, torch.ones_like(maps, dtype=torch.bool), xq, yq, lr)
+    assert_fails(capsys, check.ex06_insertion, whole, beats, model, x, y, maps, xq, yq, hint="k largest", secret=right, **kw)
+
+
+def test_ex07_top_contributor(check, capsys):
+    model = make_model(seed=4)
+    x = make_data(n=1)[0][0]
+    with torch.no_grad():
+        h = model.features(x[None]).mean(dim=(2, 3))[0]  # [F] pooled penultimate activations, by hand
+    W = model.classifier.weight.detach()
+    # a class whose top contributor is not the most active neuron, and with a negative contribution
+    t = next(t for t in range(4) if int((W[t] * h).argmax()) != int(h.argmax()) and bool(((W[t] * h) < 0).any()))
+    c = W[t] * h
+    right = {"contributions": c, "neuron": int(c.argmax())}
+    assert_passes(capsys, check.ex07_top_contributor, right, model, x, t)
+    assert_passes(capsys, check.ex07_top_contributor, {"contributions": c.tolist(), "neuron": torch.tensor(int(c.argmax()))},
+                  model, x, t)
+    assert_fails(capsys, check.ex07_top_contributor, {**right, "contributions": h}, model, x, t, hint="activation h alone")
+    assert_fails(capsys, check.ex07_top_contributor, {**right, "contributions": W[t]}, model, x, t, hint="weight row")
+    assert_fails(capsys, check.ex07_top_contributor, {**right, "contributions": c.abs()}, model, x, t, hint="sign")
+    assert_fails(capsys, check.ex07_top_contributor, {**right, "contributions": c[:-1]}, model, x, t, hint="one contribution")
+    assert_fails(capsys, check.ex07_top_contributor, {**right, "neuron": int(h.argmax())}, model, x, t, hint="largest *activation*")
+    assert_fails(capsys, check.ex07_top_contributor, {**right, "neuron": int(c.argmin())}, model, x, t, hint="most negative")
+    assert_fails(capsys, check.ex07_top_contributor, int(c.argmax()), model, x, t, hint="dict")
+
+
+def _spuriousness_by_hand(model, images, masks, neuron, m, normalize=True, pooled=False):
+    with torch.no_grad():
+        a = model.features(images)  # [N, F, h, w]
+    top = a.mean(dim=(2, 3))[:, neuron].topk(m).indices
+    maps = F.interpolate(a[top, neuron:neuron + 1], size=tuple(images.shape[-2:]), mode="bilinear", align_corners=False)[:, 0]
+    if normalize:
+        lo, hi = maps.amin(dim=(1, 2), keepdim=True), maps.amax(dim=(1, 2), keepdim=True)
+        maps = (maps - lo) / (hi - lo)
+    mk = masks[top].double()
+    inside, total = (maps * mk).sum(dim=(1, 2)), maps.sum(dim=(1, 2))
+    score = float(inside.sum() / total.sum()) if pooled else float((inside / total).mean())
+    return score, float(mk.mean()), top
+
+
+def test_ex07_spuriousness(check, capsys):
+    model = make_model(seed=3)
+    train = tiny_patched_train()
+    images, masks = train.images.double(), train.masks
+    neuron, m = 2, 8
+    score, chance, top = _spuriousness_by_hand(model, images, masks, neuron, m)
+    assert 0 < chance and bool(train.patched[top].any()) and not bool(train.patched[top].all())
+    right = {"score": score, "chance": chance}
+    assert_passes(capsys, check.ex07_spuriousness, right, model, images, masks, neuron, m=m)
+    secret = [score, chance]
+    raw = _spuriousness_by_hand(model, images, masks, neuron, m, normalize=False)[0]
+    assert_fails(capsys, check.ex07_spuriousness, {**right, "score": raw}, model, images, masks, neuron, m=m,
+                 hint="normalised", secret=secret)
+    pooled = _spuriousness_by_hand(model, images, masks, neuron, m, pooled=True)[0]
+    assert_fails(capsys, check.ex07_spuriousness, {**right, "score": pooled}, model, images, masks, neuron, m=m,
+                 hint="each image", secret=secret)
+    patch_area = float(masks[top][train.patched[top]].double().mean())
+    assert_fails(capsys, check.ex07_spuriousness, {**right, "chance": patch_area}, model, images, masks, neuron, m=m,
+                 hint="empty mask", secret=secret)
+    assert_fails(capsys, check.ex07_spuriousness, {"score": chance, "chance": score}, model, images, masks, neuron, m=m,
+                 hint="swapped")
+    assert_fails(capsys, check.ex07_spuriousness, {**right, "score": score + 0.05}, model, images, masks, neuron, m=m,
+                 hint="top-activating", secret=secret)
+
+
+def test_ex07_random_mask_control(check, capsys):
+    from tfa_tutorial.neural_features import random_mask_like
+
+    model = make_model(seed=0)
+    with torch.no_grad():
+        model.classifier.weight.mul_(5)  # varied predictions, so the rates below all differ
+    train = tiny_patched_train(n=96)
+    images, labels = train.images.double(), train.labels
+    masks = torch.zeros(len(images), 8, 8, dtype=torch.float64)
+    masks[:, :4, :4] = 0.8  # a soft mask where the patch sits
+    with torch.no_grad():
+        target = int(model(images).argmax(1).mode().values)
+
+    def rates_by_hand(mk, seed=0, sigma=1.0):
+        g = torch.Generator().manual_seed(seed)
+        noisy = images + sigma * torch.randn(images.shape, generator=g, dtype=images.dtype) * mk[:, None]
+        with torch.no_grad():
+            pred = model(noisy).argmax(1)
+        return float((pred == target).double().mean()), float((pred == labels).double().mean())
+
+    (spur, spur_acc), (rand, rand_acc) = rates_by_hand(masks), rates_by_hand(random_mask_like(masks, seed=1))
+    with torch.no_grad():
+        base = float((model(images).argmax(1) == target).double().mean())
+    kw = dict(sigma=1.0, seed=0, random_seed=1)
+    other_seed = rates_by_hand(masks, seed=5)[0]
+    assert len({spur, rand, base, other_seed}) == 4 and (spur_acc, rand_acc) != (spur, rand)
+    right = {"spurious": spur, "random": rand}
+    assert_passes(capsys, check.ex07_random_mask_control, right, model, images, labels, masks, target, **kw)
+    assert_fails(capsys, check.ex07_random_mask_control, {"spurious": rand, "random": spur}, model, images, labels,
+                 masks, target, hint="swapped", **kw)
+    assert_fails(capsys, check.ex07_random_mask_control, {"spurious": spur_acc, "random": rand_acc}, model, images,
+                 labels, masks, target, hint="accuracy", **kw)
+    assert_fails(capsys, check.ex07_random_mask_control, {"spurious": base, "random": rand}, model, images, labels,
+                 masks, target, hint="without noise", **kw)
+    assert_fails(capsys, check.ex07_random_mask_control, {"spurious": other_seed, "random": rand}, model, images,
+                 labels, masks, target, hint="spurious rate is off", **kw)

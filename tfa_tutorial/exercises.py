@@ -25,9 +25,11 @@ from typing import Any, NamedTuple
 import torch
 import torch.nn.functional as F
 
+from . import neural_features as NF
 from .data import ImageDataset, load_fashion_mnist, subsample
+from .fixing import mask_overlap
 from .gradients import per_sample_grads
-from .metrics import relevance_mass_accuracy
+from .metrics import one_step_test, relevance_mass_accuracy
 from .models import SmallCNN
 from .patches import PRESETS, PatchedDataset, PatchSpec, apply_patch, inject_patch, patch_mask
 from .reduction import reduce_map
@@ -517,6 +519,250 @@ class Checks:
         return self._done(name, False, "score the test image against the training images with T.grad_cos and take the index "
                                        "of the lowest (most negative) score")
 
+
+    # ------------------------------------------------------------------ 06 from diagnosis to fix
+
+    def ex06_flag_precision(self, answer, model, train: PatchedDataset, test_images: torch.Tensor, top_k: int = 20) -> CheckResult:
+        """``{"precision": ..., "chance": ...}``: flag the union of the ``top_k`` Grad-Cos proponents
+        (predicted label) of ``test_images`` ``[Q, C, H, W]`` in ``train``; precision = share of the
+        flagged images that carry the patch; chance = the patched share of ``train`` (random flags)."""
+        name = "ex06_flag_precision"
+        if (unanswered := self._unanswered(name, answer)) is not None:
+            return unanswered
+        if not isinstance(answer, dict) or set(answer) != {"precision", "chance"}:
+            return self._done(name, False, 'answer with a dict {"precision": share, "chance": share}')
+        s = grad_cos(model, train.images, train.labels, test_images).cpu()  # [Q, N]
+        patched = train.patched
+        flagged = s.topk(top_k, dim=1).indices.flatten().unique()
+        ref = {"precision": float(patched[flagged].float().mean()), "chance": float(patched.float().mean())}
+        got = {n: _as_float(v) for n, v in answer.items()}
+        if all(_close(got[n], ref[n]) for n in ref):
+            lift = ref["precision"] / ref["chance"] if ref["chance"] > 0 else float("inf")
+            return self._done(name, True, f"correct: the flags are {lift:.1f}× as rich in patched images as random flags")
+        if _close(got["precision"], ref["chance"]) and _close(got["chance"], ref["precision"]):
+            return self._done(name, False, "the two numbers are swapped")
+        hints = []
+        if not _close(got["precision"], ref["precision"]):
+            opp = s.topk(top_k, dim=1, largest=False).indices.flatten().unique()
+            if _close(got["precision"], float(patched[opp].float().mean())):
+                hints.append("you flagged the lowest scores (opponents); proponents of the prediction have the highest")
+            elif patched.any() and _close(got["precision"], float(patched[flagged].sum()) / int(patched.sum())):
+                hints.append("that is the recall (share of the patched images that were flagged); precision divides by "
+                             "the number of flagged images")
+            elif _close(got["precision"], float(patched[s.topk(top_k, dim=1).indices.flatten()].float().mean())):
+                hints.append("count each flagged image once: take the union (unique indices) of the top-k lists")
+            else:
+                hints.append("precision: the top-k indices of each row of T.grad_cos(...) ([Q, N]), their union, then the "
+                             "mean of train.patched at those indices")
+        if not _close(got["chance"], ref["chance"]):
+            tgt = train.labels == train.spec.target_class
+            if tgt.any() and _close(got["chance"], float(patched[tgt].float().mean())):
+                hints.append("chance is the patched share of the whole training set (random flags come from every class), "
+                             "not of the target class")
+            else:
+                hints.append("chance: the share of all training images that carry the patch")
+        return self._done(name, False, "; ".join(hints))
+
+    def ex06_repair_coverage(self, answer, repair: torch.Tensor, truth: torch.Tensor) -> CheckResult:
+        """``{"coverage": ..., "iou": ...}`` of repair masks ``[F, H, W]`` against the true patch masks
+        ``[F, H, W]`` by hand, against :func:`~tfa_tutorial.fixing.mask_overlap` (only images that
+        carry the patch count)."""
+        name = "ex06_repair_coverage"
+        if (unanswered := self._unanswered(name, answer)) is not None:
+            return unanswered
+        if not isinstance(answer, dict) or set(answer) != {"coverage", "iou"}:
+            return self._done(name, False, 'answer with a dict {"coverage": share, "iou": mean IoU}')
+        ref = mask_overlap(repair, truth)
+        got = {n: _as_float(v) for n, v in answer.items()}
+        if all(_close(got[n], ref[n]) for n in ("coverage", "iou")):
+            return self._done(name, True, f"correct: the same as mask_overlap over the {ref['n']} flagged images that carry "
+                                          "the patch; compare with the random map's coverage printed below")
+        if _close(got["coverage"], ref["iou"]) and _close(got["iou"], ref["coverage"]):
+            return self._done(name, False, "the two numbers are swapped")
+        r, t = torch.as_tensor(repair).bool().flatten(1), torch.as_tensor(truth).bool().flatten(1)
+        has = t.any(1)
+        inter, union = (r & t).sum(1).double(), (r | t).sum(1).double()
+        hints = []
+        if not _close(got["coverage"], ref["coverage"]):
+            if _close(got["coverage"], ref["precision"]):
+                hints.append("coverage divides the hit patch pixels by all *patch* pixels, not by all repaired pixels")
+            elif has.any() and _close(got["coverage"], float((inter[has] / t[has].sum(1)).mean())):
+                hints.append("coverage pools the pixels: total hit patch pixels / total patch pixels")
+            else:
+                hints.append("coverage: the number of pixels in both masks divided by the number of patch pixels, "
+                             "over the images that carry the patch")
+        if not _close(got["iou"], ref["iou"]):
+            if _close(got["iou"], float((inter / union.clamp_min(1)).mean())):
+                hints.append("leave out the images without a patch: their IoU is 0 whatever the repair does")
+            elif _close(got["iou"], float(inter[has].sum() / union[has].sum())):
+                hints.append("IoU is the mean of the per-image |R ∩ P| / |R ∪ P|, not one ratio of pooled sums")
+            else:
+                hints.append("IoU per image: |R ∩ P| / |R ∪ P| (& and | on bool masks), then the mean over the images "
+                             "that carry the patch")
+        return self._done(name, False, "; ".join(hints))
+
+    def ex06_insertion(self, delta, beats_random, model, x_train: torch.Tensor, y_train, maps: torch.Tensor,
+                       x_test: torch.Tensor, y_test, k: int, lr: float = 1e-5, n_random: int = 5, seed: int = 0) -> CheckResult:
+        """The one-step insertion test by hand: keep the top-``k`` pixels of each training image by
+        ``maps`` ``[B, H, W]`` (the rest 0), one SGD step on the mean training loss, and
+        ΔL = L_test(θ') − L_test(θ); ``beats_random``: is ΔL lower than with k random pixels? Against
+        :func:`~tfa_tutorial.metrics.one_step_test`."""
+        name = "ex06_insertion"
+        if (unanswered := self._unanswered(name, (delta, beats_random))) is not None:
+            return unanswered
+        args = (model, x_train, torch.as_tensor(y_train), maps, x_test, torch.as_tensor(y_test), [int(k)])
+        ref = one_step_test(*args, lr=lr, mode="insertion", n_random=n_random, seed=seed)
+        d_map, d_rand = float(ref["map"][0]), float(ref["random"][0])
+        a = _as_float(delta)
+        if a is None:
+            return self._done(name, False, "delta must be one number: the change of the mean test loss")
+
+        def near(v):  # float32 losses: ΔL = L' − L loses digits to cancellation
+            return _close(a, v, rtol=2e-3, atol=2e-6)
+
+        if not near(d_map):
+            if near(-d_map):
+                return self._done(name, False, "the sign is flipped: ΔL = loss after the step − loss before (negative = the "
+                                               "step helped the test image)")
+            if near(float(one_step_test(*args, lr=lr, mode="deletion", n_random=1, seed=seed)["map"][0])):
+                return self._done(name, False, "you removed the top-k pixels (deletion); insertion *keeps* only them and "
+                                               "sets the rest to 0")
+            if near(float(one_step_test(*args[:3], -torch.as_tensor(maps), *args[4:], lr=lr, mode="insertion", n_random=1,
+                                        seed=seed)["map"][0])):
+                return self._done(name, False, "you kept the k *lowest* map values; keep the k highest of each map")
+            return self._done(name, False, "per training image keep the k largest map pixels (topk on the flattened map), "
+                                           "set the others to 0, take one step θ − lr·∇ of the *mean* training loss on a "
+                                           "copy of the model (eval mode), and compare the mean test loss (given labels) "
+                                           "after and before")
+        if _as_bool(beats_random) is None or _as_bool(beats_random) != (d_map < d_rand):
+            return self._done(name, False, "ΔL is right; beats_random must be the bool: is the map's ΔL lower (more "
+                                           "negative) than the random pixels' ΔL?")
+        verdict = "lowers the test loss more than" if d_map < d_rand else "does not beat"
+        return self._done(name, True, f"correct: with k = {int(k)} the map {verdict} random pixels")
+
+    # ------------------------------------------------------------------ 07 neural features
+
+    def ex07_top_contributor(self, answer, model, x: torch.Tensor, target: int) -> CheckResult:
+        """``{"contributions": [F], "neuron": int}``: W[target, c] · h_c(x) for every penultimate
+        neuron c of one image ``x`` ``[C, H, W]`` by hand, and the neuron that contributes most,
+        against :func:`~tfa_tutorial.neural_features.class_contributions`."""
+        name = "ex07_top_contributor"
+        if (unanswered := self._unanswered(name, answer)) is not None:
+            return unanswered
+        if not isinstance(answer, dict) or set(answer) != {"contributions", "neuron"}:
+            return self._done(name, False, 'answer with a dict {"contributions": tensor [F], "neuron": index}')
+        layer = NF.find_feature_layer(model, x)
+        h = NF.neural_activations(model, x[None], layer)[0].double()
+        w = layer.weight[target].cpu().double()
+        ref = NF.class_contributions(model, x[None], int(target), layer)[0].double()
+        try:
+            got = torch.as_tensor(answer["contributions"]).detach().cpu().double().flatten()
+        except (TypeError, ValueError, RuntimeError):
+            return self._done(name, False, "contributions must be a tensor with one value per neuron")
+        if got.numel() != ref.numel():
+            return self._done(name, False, f"one contribution per penultimate neuron: expected {ref.numel()} values, got "
+                                           f"{got.numel()} (h is the pooled feature map, the classifier's input)")
+        scale = float(ref.abs().max().clamp_min(1e-12))
+
+        def same(v):
+            return bool(((got - v).abs().max() / scale) < 1e-4)
+
+        if not same(ref):
+            if same(h):
+                return self._done(name, False, "that is the activation h alone; multiply by the classifier weight W[target, c]")
+            if same(w):
+                return self._done(name, False, "that is the weight row alone; multiply by the image's activations h_c(x)")
+            if same(ref.abs()):
+                return self._done(name, False, "keep the sign: a negative contribution argues against the class")
+            return self._done(name, False, "contributions = W[target] * h (element-wise), with h = NF.neural_activations("
+                                           "model, x[None])[0] and W the final Linear's weight")
+        n = _as_int(answer["neuron"])
+        if n is None:
+            return self._done(name, False, "the contributions are right; neuron must be one index")
+        if n == int(ref.argmax()):
+            share = float(ref.max() / ref.clamp_min(0).sum()) if float(ref.clamp_min(0).sum()) > 0 else float("nan")
+            return self._done(name, True, f"correct: neuron {n} gives {share:.0%} of the positive evidence for the class")
+        if n == int(h.argmax()):
+            return self._done(name, False, "the contributions are right; that neuron has the largest *activation*, not the "
+                                           "largest contribution")
+        if n == int(ref.argmin()):
+            return self._done(name, False, "the contributions are right; that is the most negative one — take the largest")
+        return self._done(name, False, "the contributions are right; neuron = the index of their largest value")
+
+    def ex07_spuriousness(self, answer, model, images: torch.Tensor, masks: torch.Tensor, neuron: int, m: int = 16) -> CheckResult:
+        """``{"score": ..., "chance": ...}`` of one neuron by hand: over its ``m`` top-activating
+        ``images``, the mean share of its (normalised) activation-map mass inside ``masks``
+        ``[N, H, W]``, and the mean mask area over the same images; against
+        :func:`~tfa_tutorial.neural_features.spuriousness`."""
+        name = "ex07_spuriousness"
+        if (unanswered := self._unanswered(name, answer)) is not None:
+            return unanswered
+        if not isinstance(answer, dict) or set(answer) != {"score", "chance"}:
+            return self._done(name, False, 'answer with a dict {"score": share, "chance": share}')
+        sp = NF.spuriousness(model, images, masks, m=m, neurons=[int(neuron)])
+        ref = {"score": float(sp["score"][0]), "chance": float(sp["chance"][0])}
+        got = {n: _as_float(v) for n, v in answer.items()}
+        if all(_close(got[n], ref[n]) for n in ref):
+            return self._done(name, True, f"correct: {ref['score'] / ref['chance']:.2f}× chance" if ref["chance"] > 0
+                              else "correct")
+        if _close(got["score"], ref["chance"]) and _close(got["chance"], ref["score"]):
+            return self._done(name, False, "the two numbers are swapped")
+        top = sp["top"][0]
+        mk = torch.as_tensor(masks).float()[top]
+        hints = []
+        if not _close(got["score"], ref["score"]):
+            raw = NF.activation_maps(model, images[top], int(neuron), normalize=False)
+            norm = NF.activation_maps(model, images[top], int(neuron))
+            if _close(got["score"], float(((raw * mk).sum((1, 2)) / raw.sum((1, 2))).mean())):
+                hints.append("use the normalised maps (NF.activation_maps with its default normalize=True)")
+            elif _close(got["score"], float((norm * mk).sum() / norm.sum())):
+                hints.append("score each image (mass inside / total mass of its map), then take the mean over the images")
+            else:
+                hints.append("score: for each of the neuron's m top-activating images (NF.top_activating), the map's mass "
+                             "inside the mask over its total mass; then the mean")
+        if not _close(got["chance"], ref["chance"]):
+            has = mk.flatten(1).any(1)
+            if has.any() and _close(got["chance"], float(mk[has].mean())):
+                hints.append("chance is the mean mask area over *all* m top images: an image without the patch has an "
+                             "empty mask and adds 0")
+            else:
+                hints.append("chance: the mean of the masks of the same m top images (the share of pixels inside)")
+        return self._done(name, False, "; ".join(hints))
+
+    def ex07_random_mask_control(self, rates, model, images: torch.Tensor, labels, masks: torch.Tensor, target: int,
+                                 sigma: float = 0.5, seed: int = 0, random_seed: int = 1) -> CheckResult:
+        """``{"spurious": ..., "random": ...}``: the share of ``images`` predicted as ``target`` after
+        Gaussian noise x + σ ε ⊙ m (one draw, ``seed``) inside ``masks`` ``[N, H, W]``, and inside the
+        equal-mass random control ``NF.random_mask_like(masks, random_seed)``; against
+        :func:`~tfa_tutorial.neural_features.mask_sensitivity`."""
+        name = "ex07_random_mask_control"
+        if (unanswered := self._unanswered(name, rates)) is not None:
+            return unanswered
+        if not isinstance(rates, dict) or set(rates) != {"spurious", "random"}:
+            return self._done(name, False, 'answer with a dict {"spurious": flip rate, "random": flip rate}')
+        control = NF.random_mask_like(masks, seed=random_seed)
+        res = NF.mask_sensitivity(model, images, labels, {"spurious": masks, "random": control}, sigma=sigma, repeats=1,
+                                  seed=seed, target=int(target))
+        ref = {n: res[n]["target_rate"] for n in ("spurious", "random")}
+        got = {n: _as_float(v) for n, v in rates.items()}
+        if all(_close(got[n], ref[n]) for n in ref):
+            base = res["none"]["target_rate"]
+            cut_s, cut_r = base - ref["spurious"], base - ref["random"]
+            more = "more" if cut_s > cut_r else "not more"
+            return self._done(name, True, f"correct: noise on the neuron's mask cuts the flip rate {more} than the same "
+                                          "mask moved at random")
+        if _close(got["spurious"], ref["random"]) and _close(got["random"], ref["spurious"]):
+            return self._done(name, False, "the two rates are swapped")
+        if all(_close(got[n], res[n]["acc"]) for n in ref):
+            return self._done(name, False, "that is the accuracy; the flip rate is the share predicted as the target class")
+        if any(_close(got[n], res["none"]["target_rate"]) for n in ref) and not any(
+                _close(ref[n], res["none"]["target_rate"]) for n in ref):
+            return self._done(name, False, "one rate equals the flip rate without noise: add the noise with NF.noise_in_mask "
+                                           "before predicting")
+        wrong = [n for n in ref if not _close(got[n], ref[n])]
+        return self._done(name, False, f"the {' and '.join(wrong)} rate is off: use NF.noise_in_mask(images, mask, sigma, "
+                                       "seed=seed) with the task's σ and seed (the random mask from NF.random_mask_like(masks, "
+                                       "seed=random_seed)), T.predict, and the share equal to the target class")
 
 #: The checker instance the exercise notebooks use: ``check.ex01_custom_patch(answer, source)``.
 check = Checks()
