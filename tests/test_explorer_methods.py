@@ -1,5 +1,6 @@
-"""The explorer's map methods: gradient (SmoothGrad), gradient × input, integrated gradients and
-the exact decomposition of the score over the training image's positions.
+"""The explorer's map methods: gradient (SmoothGrad), gradient × input, integrated gradients,
+the exact decomposition of the score over the training image's positions, and the default
+two-step occlusion of the training image's own label.
 
 Every test names its method explicitly, so none depends on which one is DEFAULT_MAP_METHOD.
 A tiny float64 CNN with GroupNorm and 1×8×8 synthetic images keep each test to seconds.
@@ -58,7 +59,8 @@ def loop_scores(d, j, target, score):
 
 
 def test_method_constants_and_default():
-    assert set(MAP_METHODS) == {"gradient", "gradient_x_input", "integrated_gradients", "decomposition"}
+    assert set(MAP_METHODS) == {"gradient", "gradient_x_input", "integrated_gradients", "decomposition",
+                                "two_step_occlusion"}
     assert all(isinstance(v, str) and v for v in MAP_METHODS.values())
     assert DEFAULT_MAP_METHOD in MAP_METHODS
     assert ExplorerSettings(test_set="t").method == DEFAULT_MAP_METHOD
@@ -163,9 +165,8 @@ def test_decomposition_needs_all_parameters(data):
     assert not r.ok and "all trainable parameters" in r.message and st.settings.method == "gradient"
 
 
-def test_default_is_the_decomposition_and_the_view_starts_with_smoothgrad_sliders_off(data):
-    assert DEFAULT_MAP_METHOD == "decomposition"
-    st = ExplorerState(data.model, data.x, data.y, data.xt_patched, data.yt, k=2)
+def test_the_decomposition_view_starts_with_smoothgrad_sliders_off(data):
+    st = ExplorerState(data.model, data.x, data.y, data.xt_patched, data.yt, k=2, method="decomposition")
     assert st.settings.method == "decomposition"
     _ui, c = build_explorer(st)
     assert c["method"].value == "decomposition"
@@ -179,12 +180,94 @@ def test_default_is_the_decomposition_and_the_view_starts_with_smoothgrad_slider
         assert float(item.map.sum()) == pytest.approx(float(ref[item.index]), rel=1e-8, abs=1e-10)
 
 
-def test_a_parameter_subset_starts_on_the_gradient(data):
-    # the decomposition needs all parameters, so the default must not make every later set() fail
+def test_a_parameter_subset_gets_a_default_that_works(data):
+    # the default must not make every later set() fail; two-step occlusion needs no parameter selection
     st = ExplorerState(data.model, data.x, data.y, data.xt_patched, data.yt, k=2, params=["classifier"])
-    assert st.settings.method == "gradient"
+    assert st.settings.method == DEFAULT_MAP_METHOD == "two_step_occlusion"
     r = st.set(k=3)
-    assert r.ok and r.settings.method == "gradient" and len(r.proponents) == 3
+    assert r.ok and r.settings.method == "two_step_occlusion" and len(r.proponents) == 3
+    # the ranking uses the subset (Grad-Cos over the classifier only), the maps the whole model's own logit
+    g_tr = torch.stack([torch.cat([t.flatten() for t in torch.autograd.grad(
+        torch.nn.functional.cross_entropy(data.model(data.x[i : i + 1]), data.y[i : i + 1]),
+        list(data.model.classifier.parameters()))]) for i in range(N_TRAIN)])
+    g_te = torch.cat([t.flatten() for t in torch.autograd.grad(
+        torch.nn.functional.cross_entropy(data.model(data.xt_patched[:1]), torch.tensor([r.test.target])),
+        list(data.model.classifier.parameters()))])
+    ref = g_tr @ g_te / (g_tr.norm(dim=1) * g_te.norm())
+    assert [p.index for p in r.proponents] == ref.topk(3).indices.tolist()
+    for item in r.proponents + r.opponents:
+        i = item.index
+        direct = T.two_step_baseline(data.model, data.x[i : i + 1], data.y[i : i + 1], method="occlusion",
+                                     window=4, stride=2)[0]
+        torch.testing.assert_close(item.map, direct)
+    # and the gradient still works with the subset
+    assert st.set(method="gradient").ok
+
+
+def occlusion_reference(model, x, y, window=4, stride=2):
+    """Independent reference: occlude each window (fill 0) by hand, own-label logit drop averaged
+    over the windows covering each pixel."""
+    _c, h, w = x.shape
+    with torch.no_grad():
+        base = model(x[None])[0, y]
+        total = torch.zeros(h, w, dtype=x.dtype)
+        count = torch.zeros(h, w, dtype=x.dtype)
+        for top in range(0, h - window + 1, stride):
+            for left in range(0, w - window + 1, stride):
+                xo = x.clone()
+                xo[:, top : top + window, left : left + window] = 0
+                total[top : top + window, left : left + window] += base - model(xo[None])[0, y]
+                count[top : top + window, left : left + window] += 1
+    return (total / count.clamp(min=1)).expand_as(x)
+
+
+def test_default_is_two_step_occlusion_equal_to_the_direct_baseline(data):
+    assert DEFAULT_MAP_METHOD == "two_step_occlusion"
+    assert ExplorerSettings(test_set="t").method == "two_step_occlusion"
+    st = ExplorerState(data.model, data.x, data.y, {"patched": data.xt_patched, "clean": data.xt}, data.yt, k=3)
+    assert st.settings.method == "two_step_occlusion"
+    r = st.result()
+    assert r.ok, r.message
+    for item in r.proponents + r.opponents:
+        i = item.index
+        direct = T.two_step_baseline(data.model, data.x[i : i + 1], data.y[i : i + 1], method="occlusion",
+                                     window=4, stride=2)[0]
+        torch.testing.assert_close(item.map, direct)
+        torch.testing.assert_close(item.map, occlusion_reference(data.model, data.x[i], int(data.y[i])),
+                                   rtol=1e-8, atol=1e-12)
+        torch.testing.assert_close(item.shown, T.reduce_map(item.map, "signed"))
+    # it is not a TFA map: the gradient TFA map of the same image differs
+    i = r.proponents[0].index
+    assert not torch.allclose(r.proponents[0].map, st.tfa_map(i, method="gradient"))
+    # the view starts on it, with the SmoothGrad sliders off and the own-label legend
+    _ui, c = build_explorer(st)
+    assert c["method"].value == "two_step_occlusion"
+    assert c["n_samples"].disabled and c["noise"].disabled
+    assert "own-label logit" in c["legend"].value and "does not depend on the test image" in c["legend"].value
+
+
+def test_two_step_occlusion_is_cached_by_training_index_only(data):
+    st = make_state(data, method="two_step_occlusion")
+    st.result()
+    fixed = 7
+    m0 = st.tfa_map(fixed)
+    # another test image, the other test set, the other label and score: the same map, not recomputed
+    for change in ({"test_index": 3}, {"test_set": "clean"}, {"label": "true"}, {"score": "dot"},
+                   {"n_samples": 8, "noise": 0.3}):
+        assert st.set(**change).ok
+        before = st.stats["maps"]
+        torch.testing.assert_close(st.tfa_map(fixed), m0)
+        assert st.stats["maps"] == before
+    st2 = make_state(data, method="two_step_occlusion")
+    st2.tfa_map(fixed)
+    st2.set(test_index=5)
+    n = st2.stats["maps"]
+    st2.tfa_map(fixed, settings=st2.settings)
+    assert st2.stats["maps"] == n
+    # whereas a TFA map of the same training image does depend on the test image
+    a = st.tfa_map(fixed, method="gradient_x_input", settings=st._validated({"test_index": 0}))
+    b = st.tfa_map(fixed, method="gradient_x_input", settings=st._validated({"test_index": 3}))
+    assert not torch.allclose(a, b)
 
 
 def test_view_method_dropdown_recomputes_and_disables_smoothgrad_sliders(data):

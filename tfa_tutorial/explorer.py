@@ -32,6 +32,7 @@ from .explorer_state import (
     MAP_METHODS,
     SCORES,
     SMOOTHGRAD_METHODS,
+    TEST_INDEPENDENT_METHODS,
     SLOW_SETTINGS,
     TEST_LISTS,
     Detail,
@@ -69,6 +70,11 @@ OVERLAY_LEGEND = (
 
 # what a positive (red) value means, per map method; no map is multiplied by sign(score)
 METHOD_LEGENDS = {
+    "two_step_occlusion": "map = two-step occlusion (4×4 windows, stride 2, fill 0) of the training image's own "
+                          "label: red = occluding this region lowers the training image's own-label logit (what in "
+                          "this image the model uses for its label). It does not depend on the test image: the "
+                          "ranking (the Grad-Cos / Grad-Dot score) is what connects it to the test image "
+                          "(n, σ do not apply).",
     "gradient": "map = gradient of the score w.r.t. the training image's pixels (SmoothGrad n, σ): "
                 "red = brightening the pixel raises the score.",
     "gradient_x_input": "map = gradient × input: each pixel's first-order share of the score (n, σ do not apply).",
@@ -565,7 +571,7 @@ class _ExplorerView:
         if d.method in SMOOTHGRAD_METHODS:
             sm = f"TFA SmoothGrad n = {d.n_samples}, σ = {d.noise:.2f}" if d.n_samples else "TFA SmoothGrad (n = 0: raw)"
         else:
-            sm = f"TFA {MAP_METHODS[d.method]}"
+            sm = MAP_METHODS[d.method] if d.method in TEST_INDEPENDENT_METHODS else f"TFA {MAP_METHODS[d.method]}"
         titles = ("image (green: patch)", "TFA raw (n = 0)", sm, f"two-step baseline, n = {d.n_samples}")
         for w, t in zip(c["detail_titles"], titles):
             w.value = f"<div style='text-align:center;font-size:12px;width:{28 * DETAIL_SCALE}px'>{html.escape(t)}</div>"
@@ -664,7 +670,7 @@ def explorer_figure(result: ExplorerResult, size: float = 1.35):
         n_desc = MAP_METHODS[s.method]
     else:
         n_desc = f"SmoothGrad n={s.n_samples}, σ={s.noise:.2f}" if s.n_samples else "raw gradient"
-    fig.suptitle(f"Top-{k} proponents (top row) and opponents (bottom row) by {score_name}; TFA maps: {n_desc}, {s.sign}",
+    fig.suptitle(f"Top-{k} proponents (top row) and opponents (bottom row) by {score_name}; maps: {n_desc}, {s.sign}",
                  fontsize=8)
     fig.tight_layout()
     return fig
