@@ -91,11 +91,11 @@ for q, what in enumerate(["shortcut-flipped", "misclassified"]):
           f"among the opponents {exp.train.patched[opp_idx].float().mean():.2f}")
 
 # %% [markdown]
-# For the flipped image, the proponents of "T-shirt" are patched T-shirts, and — under the true
-# label — the opponents are patched T-shirts too: the same training images that teach "white
-# square → T-shirt" push the image away from its own class. For the ordinary error the culprits are
-# similar-looking images of the predicted class, not patched ones: not every error is the
-# shortcut's. Whether the maps' red sits on the patch is the localisation question of notebook 04;
+# In this run the proponents of "T-shirt" for the flipped image are patched T-shirts, and so are
+# some of the opponents under the true label (the printed shares above; how many changes from one
+# training run to the next): the same training images that teach "white square → T-shirt" can
+# push the image away from its own class. For the ordinary error the culprits are similar-looking
+# images of the predicted class, not patched ones: not every error is the shortcut's. Whether the maps' red sits on the patch is the localisation question of notebook 04;
 # below we measure it where it matters, in the repair.
 #
 # ## 2. Flag the harmful training images
@@ -167,8 +167,8 @@ plt.show()
 # - **remove**: drop the flagged images;
 # - **random remove**: drop as many images drawn at random (is it the flags, or just less data?);
 # - **random remove, same class**: drop as many random images *of the flagged images' classes*
-#   (here all flags are T-shirts, and half of all T-shirts carry the patch: is it the flags'
-#   precision, or just fewer T-shirts?);
+#   (the flags are almost all T-shirts — the count per class above — and half of all T-shirts
+#   carry the patch: is it the flags' precision, or just fewer T-shirts?);
 # - **repair (TFA)** / **repair (two-step)**: overwrite the masked pixels above, keep the rest;
 # - **oracle remove**: drop every patched image (needs the ground truth; the best removal can do);
 # - **oracle repair**: every patched image restored to its original pixels — this is exactly the
@@ -211,19 +211,25 @@ plt.show()
 # %% [markdown]
 # ### Reading the results (one seed; the claims below are checked on these numbers)
 #
-# - **Removing the flagged images works**: 6% of the training set, 77% of it patched, and the
-#   flip rate falls close to that of the oracle removal and of the clean model, with clean
-#   accuracy within a point of the original.
+# The claims hold with margins chosen so that they also hold on models trained with other seeds
+# (seeds 0–2 in `docs/results.md`); percentages quoted "in this run" are this notebook's.
+#
+# - **Removing the flagged images works**: in this run 6% of the training set, 77% of it
+#   patched, and the flip rate falls to within 0.05 of that of the oracle removal, close to the
+#   clean model's, with clean accuracy within 2 points of the original (in this run within 1).
 # - **It is the flags, not the amount of data**: removing as many random images lowers the flip
-#   rate only a little. Removing as many random *T-shirts* removes more than half of the patched images —
-#   and the flip rate is still far above the flagged removal's. The shortcut survives as long as a
-#   few hundred patched examples remain; the flags matter because they reach almost all of them.
+#   rate only a little. Removing as many random *T-shirts* removes more than half as many patched
+#   images as the flags do — and the flip rate stays several times above the flagged removal's.
+#   The shortcut survives as long as a few hundred patched examples remain; the flags matter
+#   because they reach almost all of them.
 # - **Repair helps, but much less than removal**, although it edits the same images. Its masks
-#   covered only about half of the patch pixels, well under two thirds with either map (table in section 3), and the patch pixels that are
-#   left still sit in the same corner of hundreds of T-shirts; we did not test how few remaining
-#   white pixels suffice. The two-step map's masks covered more of the patch than TFA's, and its
-#   repair left the lower flip rate. The paper's plain SmoothGrad TFA would have repaired less of the
-#   patch than a random mask — we did not retrain with it.
+#   covered only about half of the patch pixels, under 70% with either map (table in section 3),
+#   and the patch pixels that are left still sit in the same corner of hundreds of T-shirts; we did
+#   not test how few remaining white pixels suffice. The two-step map's masks covered more of the
+#   patch than TFA's, and TFA-guided repair did no better than two-step-guided repair (in this run
+#   the two-step repair left the clearly lower flip rate; on other seeds the two are close). The
+#   paper's plain SmoothGrad TFA would have repaired far less of the patch than either × input
+#   map, no more than a random mask — we did not retrain with it.
 # - A caution on what a user can know: the image's own brightness finds the patch better than any
 #   map here only because this patch is white; that is a property of this benchmark,
 #   not an explanation.
@@ -281,16 +287,17 @@ for name, cv in curves.items():
         print(f"| {name} | {mode} | " + " | ".join(f"{v:+.4f}" for v in cv[f"{mode}_advantage"].tolist()) + " |")
 
 # %% [markdown]
-# **Reading the curves — a mostly negative result.** Keeping only a few of the value maps' top
-# pixels (k = 16 and 48; TFA × input or two-step × input) lowers the test loss a little more than
-# keeping as many random pixels, but at k = 256 and 400 both do *worse* than random. The paper's
-# SmoothGrad TFA is worse than random in insertion at every k up to 256.
-# In deletion, removing the value maps' top pixels never hurts the step more than removing random
-# pixels; the paper's map is slightly better than random at small k, and so, at some k, is the
-# image itself. So on this model the one-step test neither
-# confirms TFA as faithful nor separates it from the two-step baseline; the retraining experiment
-# of section 4 is the stronger check, and there removal of the Grad-Cos flags — not any pixel map
-# — did the work.
+# **Reading the curves — a negative result.** The advantages over random pixels are a few
+# thousandths of a test loss of about 0.4–0.5, and at small k their signs change from one
+# training run to the next (seeds 0–2 in `docs/results.md`): in this run the value maps' top
+# pixels (TFA × input, two-step × input) beat random in insertion at k = 16 and 48 and the paper's
+# SmoothGrad map is worse than random there, but on other seeds it goes the other way, so we claim
+# neither. What holds: at k = 256 both value maps do *worse* than random in insertion, and in
+# deletion, removing the value maps' top pixels hurts the step less than removing random pixels
+# at most k (the wrong direction for a faithful map). No map — TFA × input, the paper's SmoothGrad TFA or the two-step baseline — beats random
+# pixels at every k in both directions. So the one-step test neither confirms TFA as faithful nor
+# separates it from the two-step baseline; the retraining experiment of section 4 is the stronger
+# check, and there removal of the Grad-Cos flags — not any pixel map — did the work.
 
 # %% [markdown]
 # ## What we showed
@@ -310,37 +317,39 @@ c.check("Grad-Cos flags are far more precise than random flags (precision ≥ 3�
 c.check("removing the flagged images cuts the flip rate by more than half",
         R["remove (flagged)"]["flip_rate"] < 0.5 * R["none"]["flip_rate"],
         f"{R['none']['flip_rate']:.2f} → {R['remove (flagged)']['flip_rate']:.2f}")
-c.check("removing as many random images leaves a flip rate at least 5× higher than removing the flags",
-        R["random remove"]["flip_rate"] > 5 * R["remove (flagged)"]["flip_rate"], f"{R['random remove']['flip_rate']:.2f}")
+c.check("removing as many random images leaves a flip rate at least 4× higher than removing the flags",
+        R["random remove"]["flip_rate"] > 4 * R["remove (flagged)"]["flip_rate"], f"{R['random remove']['flip_rate']:.2f}")
 c.check("so does removing as many random images of the flags' class (at least 4× higher)",
         R["random remove, same class"]["flip_rate"] > 4 * R["remove (flagged)"]["flip_rate"],
         f"{R['random remove, same class']['flip_rate']:.2f}, patched images removed "
         f"{R['random remove, same class']['n_patched_changed']} vs {R['remove (flagged)']['n_patched_changed']}")
-c.check("removing the flags costs less than 1 point of clean accuracy",
-        R["remove (flagged)"]["clean_accuracy"] > R["none"]["clean_accuracy"] - 0.01,
+c.check("removing the flags costs less than 2 points of clean accuracy",
+        R["remove (flagged)"]["clean_accuracy"] > R["none"]["clean_accuracy"] - 0.02,
         f"{R['none']['clean_accuracy']:.3f} → {R['remove (flagged)']['clean_accuracy']:.3f}")
-c.check("the oracle removal gets the flip rate at least as low, and the flagged removal is within 0.05 of it",
-        R["oracle remove"]["flip_rate"] <= R["remove (flagged)"]["flip_rate"] < R["oracle remove"]["flip_rate"] + 0.05,
-        f"oracle {R['oracle remove']['flip_rate']:.2f}, clean model {R['oracle repair (clean model)']['flip_rate']:.2f}")
-c.check("removing as many random images keeps the flip rate above 70% of the original",
-        R["random remove"]["flip_rate"] > 0.7 * R["none"]["flip_rate"], f"{R['random remove']['flip_rate']:.2f}")
-c.check("removing as many random images of the flags' class removes more than half of the patched images",
-        R["random remove, same class"]["n_patched_changed"] > 0.5 * flags["n_patched"],
-        f"{R['random remove, same class']['n_patched_changed']} of {flags['n_patched']}")
+c.check("the flagged removal's flip rate is within 0.05 of the oracle removal's",
+        abs(R["remove (flagged)"]["flip_rate"] - R["oracle remove"]["flip_rate"]) < 0.05,
+        f"flagged {R['remove (flagged)']['flip_rate']:.2f}, oracle {R['oracle remove']['flip_rate']:.2f}, "
+        f"clean model {R['oracle repair (clean model)']['flip_rate']:.2f}")
+c.check("removing as many random images keeps the flip rate above 60% of the original",
+        R["random remove"]["flip_rate"] > 0.6 * R["none"]["flip_rate"], f"{R['random remove']['flip_rate']:.2f}")
+c.check("removing as many random images of the flags' class removes more than half as many patched images as the flags",
+        R["random remove, same class"]["n_patched_changed"] > 0.5 * R["remove (flagged)"]["n_patched_changed"],
+        f"{R['random remove, same class']['n_patched_changed']} vs {R['remove (flagged)']['n_patched_changed']}")
 c.check("repairing the flagged pixels lowers the flip rate, with either map",
         max(R["repair (TFA)"]["flip_rate"], R["repair (two-step)"]["flip_rate"]) < R["none"]["flip_rate"] - 0.1,
         f"TFA {R['repair (TFA)']['flip_rate']:.2f}, two-step {R['repair (two-step)']['flip_rate']:.2f}")
 c.check("but repair leaves a much higher flip rate than removing the same images (at least twice as high)",
         min(R["repair (TFA)"]["flip_rate"], R["repair (two-step)"]["flip_rate"]) > 2 * R["remove (flagged)"]["flip_rate"],
         f"remove {R['remove (flagged)']['flip_rate']:.2f}")
-c.check("repair guided by the two-step map lowers the flip rate more than repair guided by TFA",
-        R["repair (two-step)"]["flip_rate"] < R["repair (TFA)"]["flip_rate"],
-        f"{R['repair (two-step)']['flip_rate']:.2f} vs {R['repair (TFA)']['flip_rate']:.2f}")
-c.check("the repair masks cover less than two thirds of the patch pixels, with either map",
-        max(ov["tfa_gxi"]["coverage"], ov["two_step_gxi"]["coverage"]) < 2 / 3,
+c.check("repair guided by TFA does no better than repair guided by the two-step map (flip rate not lower by 0.05)",
+        R["repair (TFA)"]["flip_rate"] > R["repair (two-step)"]["flip_rate"] - 0.05,
+        f"{R['repair (TFA)']['flip_rate']:.2f} vs {R['repair (two-step)']['flip_rate']:.2f}")
+c.check("the repair masks cover less than 70% of the patch pixels, with either map",
+        max(ov["tfa_gxi"]["coverage"], ov["two_step_gxi"]["coverage"]) < 0.7,
         f"TFA {ov['tfa_gxi']['coverage']:.2f}, two-step {ov['two_step_gxi']['coverage']:.2f}")
-c.check("the paper's SmoothGrad TFA map would repair less of the patch than a random map",
-        ov["tfa_grad"]["coverage"] < ov["random"]["coverage"],
+c.check("the paper's SmoothGrad TFA map would repair far less of the patch than either × input map, no more than a random map",
+        ov["tfa_grad"]["coverage"] < min(ov["random"]["coverage"] + 0.05,
+                                         0.6 * min(ov["tfa_gxi"]["coverage"], ov["two_step_gxi"]["coverage"])),
         f"coverage {ov['tfa_grad']['coverage']:.2f} vs random {ov['random']['coverage']:.2f}")
 c.check("TFA × input covers less of the patch than the two-step baseline with the same method",
         ov["tfa_gxi"]["coverage"] < ov["two_step_gxi"]["coverage"],
@@ -348,18 +357,14 @@ c.check("TFA × input covers less of the patch than the two-step baseline with t
 c.check("the image's own brightness covers more of the patch than either map",
         ov["input"]["coverage"] > max(ov["tfa_gxi"]["coverage"], ov["two_step_gxi"]["coverage"]),
         f"{ov['input']['coverage']:.2f}")
-c.check("insertion: at k = 16 and 48, the top pixels of both value maps lower the test loss more than random pixels",
-        (ins["TFA SmoothGrad × input"][:2] > 0).all() and (ins["two-step SmoothGrad × input"][:2] > 0).all(),
-        f"TFA {ins['TFA SmoothGrad × input'][0]:+.4f}, two-step {ins['two-step SmoothGrad × input'][0]:+.4f} at k=16")
-c.check("insertion: at k = 256 and 400 both value maps do worse than random pixels",
-        (ins["TFA SmoothGrad × input"][4:] < 0).all() and (ins["two-step SmoothGrad × input"][4:] < 0).all(),
-        f"{ins['TFA SmoothGrad × input'][4]:+.4f}, {ins['two-step SmoothGrad × input'][4]:+.4f} at k=256")
-c.check("insertion: the paper's SmoothGrad TFA is worse than random pixels at every k up to 256",
-        (ins["TFA SmoothGrad (paper)"][:5] < 0).all(), f"max advantage {ins['TFA SmoothGrad (paper)'][:5].max():+.4f}")
-c.check("deletion: neither TFA × input nor the two-step map beats random pixels at any k",
-        (dele["TFA SmoothGrad × input"] <= 0).all() and (dele["two-step SmoothGrad × input"] <= 0).all(),
-        f"max advantages {dele['TFA SmoothGrad × input'].max():+.4f}, {dele['two-step SmoothGrad × input'].max():+.4f}")
-c.check("deletion: the paper's map is better than random at some k ≤ 96, and the image itself at some k",
-        (dele["TFA SmoothGrad (paper)"][:3] > 0).any() and (dele["the image itself"] > 0).any(),
-        f"{dele['TFA SmoothGrad (paper)'][:3].max():+.4f}, {dele['the image itself'].max():+.4f}")
+value_maps = ("TFA SmoothGrad × input", "two-step SmoothGrad × input")
+c.check("insertion: at k = 256 both value maps do worse than random pixels",
+        all(ins[n][KS.index(256)] < 0 for n in value_maps),
+        f"{ins[value_maps[0]][KS.index(256)]:+.4f}, {ins[value_maps[1]][KS.index(256)]:+.4f}")
+c.check("deletion: both value maps do worse than random pixels at most k (at least 4 of the 6)",
+        all(int((dele[n] < 0).sum()) >= 4 for n in value_maps),
+        f"worse at {int((dele[value_maps[0]] < 0).sum())} and {int((dele[value_maps[1]] < 0).sum())} of {len(KS)} k")
+c.check("no map beats random pixels at every k in both insertion and deletion: the one-step test supports none of them",
+        all((ins[n] < 0).any() or (dele[n] < 0).any() for n in (*value_maps, "TFA SmoothGrad (paper)")),
+        "min advantages " + ", ".join(f"{min(ins[n].min(), dele[n].min()):+.4f}" for n in (*value_maps, "TFA SmoothGrad (paper)")))
 c.summary()

@@ -112,9 +112,9 @@ fig = neuron_rows(exp.model, layer, top_idx.tolist(), h,
 plt.show()
 
 # %% [markdown]
-# Most rows show garment shapes (T-shirts and shirts; one neuron prefers trousers), with maps
-# spread over the garment. A row whose top images all carry the patch is a candidate spurious
-# feature — but reading rows by eye is what
+# In this run most rows show garment shapes, with maps spread over the garment (which rows, and
+# in which order, changes from one training run to the next). A row whose top images all carry
+# the patch is a candidate spurious feature — but reading rows by eye is what
 # Salient ImageNet asks humans to do. Here we know where the patch is, so we can score it.
 #
 # ## 2. Finding the patch neuron from activations and masks
@@ -151,12 +151,12 @@ patch_neuron = int(sp["order"][0])
 print(f"patch neuron: {patch_neuron}; its rank among the neurons used for {target}: {class_rank[patch_neuron]} of 64")
 
 # %% [markdown]
-# What this finds, in numbers (checked at the end): the top neuron of the shortcut model puts
-# about 1.4× chance of its map mass on the patch, and **all** of its top-32 images carry the
-# patch; the clean model's top neuron sits at chance with half of its top images patched. The
-# map localisation itself is modest: the 7×7 maps are blurry, and a few other neurons of the
-# shortcut model (and one of the clean model) reach a similar score-to-chance ratio. What sets
-# the patch neuron apart is mostly *which* images excite it, less *where* its map sits.
+# What this finds (checked at the end): the top neuron of the shortcut model puts more of its map
+# mass on the patch than chance — but less than twice chance (in this run about 1.4×) — and
+# (almost) all of its top-32 images carry the patch; the clean model's top neuron sits near
+# chance with a far lower score. The map localisation itself is modest: the 7×7 maps are blurry,
+# and other neurons of the shortcut model reach a similar or higher score-to-chance ratio. What
+# sets the patch neuron apart is mostly *which* images excite it, less *where* its map sits.
 #
 # Is the neuron found this way one the shortcut actually runs through? An independent check that
 # uses neither masks nor labels: switch one neuron off (h_c := 0 before the classifier) and count
@@ -269,20 +269,22 @@ print(f"share of each soft mask on the patch: spurious {on_box['spurious']:.2f},
       f"(patch area {area:.2f})")
 
 # %% [markdown]
-# The switch-off check puts the patch neuron among the few neurons the shortcut runs through, but
-# not alone: switching off any single neuron removes only a small part of the flips, so the
-# shortcut is spread over several neurons (some of them also T-shirt "core" neurons).
+# The switch-off check puts the patch neuron among the neurons the shortcut runs through (in the
+# top 10 of 64), but not alone: switching off any single neuron removes well under a third of the
+# flips, so the shortcut is spread over several neurons (some of them also T-shirt "core" neurons).
 #
-# Read the sensitivity table honestly (the numbers are checked at the end):
+# Read the sensitivity table honestly (the numbers are checked at the end) — **a negative result**:
 #
-# - noise inside the patch neuron's mask cuts the flip rate clearly more than the same mask moved
-#   at random: the model depends on what that mask covers;
-# - but noise inside the **core** neuron's mask cuts it about as much. On a patched image the core
-#   neuron's map *also* covers the patch — a 7×7 map of a 28×28 image is coarse, and on these
-#   images every strong neuron lights up near the bright square — so the test does **not** separate
-#   spurious from core neurons here;
-# - even the exact patch box cuts the flip rate only partly: zero-mean noise of σ = 0.5 leaves a
-#   white square mostly white, so "noise in a mask" is a weak eraser for this shortcut.
+# - noise inside the patch neuron's mask does **not** cut the flip rate more than noise inside the
+#   **core** neuron's mask. On a patched image the core neuron's map *also* covers the patch — a
+#   7×7 map of a 28×28 image is coarse, and on these images every strong neuron lights up near the
+#   bright square — so the test does not separate spurious from core neurons here;
+# - whether the patch neuron's mask beats the *same mask moved at random* is not something we
+#   claim: in this run's table compare the "spurious" and "random" rows, but the margin between
+#   them is of the size that changes from one training run to the next;
+# - even the exact patch box removes less than half of the flips (it can even raise the flip
+#   rate): zero-mean noise of σ = 0.5 leaves a white square mostly white, so "noise in a mask" is
+#   a weak eraser for this shortcut.
 #
 # ## 4. Side by side for one test image: TFA vs neural features
 #
@@ -363,13 +365,13 @@ print(f"TFA over the first 10: patched share of top-5 proponents {tfa_share:.2f}
 print(f"run time so far: {time.perf_counter() - t_start:.0f} s")
 
 # %% [markdown]
-# What the counts say: TFA's proponents are almost all patched T-shirts (the base rate is 5%),
-# while its maps on them put *less* positive mass on the patch than its area (the caution of
-# notebook 04: the gradient of Grad-Cos is a sensitivity map). The neural-feature view of the
-# same predictions rarely has *the* patch neuron among its top-3 drivers — the shortcut runs
-# through several neurons — yet the top driver's map on the test image sits somewhat more on the
-# patch than chance. Neither view's *maps* localise the patch well at this resolution; TFA's
-# *ranking* does.
+# What the counts say: more than half of TFA's proponents are patched T-shirts (the base rate is
+# 5%), while its maps on them put well under half of their positive mass on the patch — in
+# this run even less than its area (the caution of notebook 04: the gradient of Grad-Cos is a sensitivity
+# map). The neural-feature view of the same predictions rarely has *the* patch neuron among its
+# top-3 drivers — the shortcut runs through several neurons — yet the top driver's map on the
+# test image sits somewhat more on the patch than chance (still under half of its mass). Neither
+# view's *maps* localise the patch well at this resolution; TFA's *ranking* does.
 #
 # **When is each view the better tool?**
 #
@@ -409,35 +411,39 @@ spur, core, res, on_box = sens["shortcut"]
 _, _, res_c, _ = sens["clean"]
 rate0 = res["none"]["target_rate"]
 c = Claims()
+others = torch.arange(layer.num_features) != patch_neuron
 c.check("the most spurious neuron of the shortcut model puts more map mass on the patch than chance",
-        sp["score"][patch_neuron] > 1.2 * sp["chance"][patch_neuron],
+        sp["score"][patch_neuron] > 1.15 * sp["chance"][patch_neuron],
         f"score {sp['score'][patch_neuron]:.3f} vs chance {sp['chance'][patch_neuron]:.3f}")
-c.check("all its top-activating training images carry the patch (found from activations and masks, no labels)",
-        sp["frac_masked"][patch_neuron] == 1.0, f"{sp['frac_masked'][patch_neuron]:.2f}")
-c.check("it is among the 5 neurons most used for T-shirt/top", class_rank[patch_neuron] <= 5,
+c.check("almost all its top-activating training images carry the patch (found from activations and masks, no labels)",
+        sp["frac_masked"][patch_neuron] >= 0.9, f"{sp['frac_masked'][patch_neuron]:.2f}")
+c.check("it is in the top quarter of the neurons used for T-shirt/top", class_rank[patch_neuron] <= 16,
         f"rank {class_rank[patch_neuron]}")
-c.check("switching it off is among the 5 largest cuts of the flip rate (a causal check without masks)",
-        abl_rank[patch_neuron] <= 5, f"rank {abl_rank[patch_neuron]}, cut {float(abl['drop'][patch_neuron]):.3f}")
+c.check("switching it off is among the 10 largest cuts of the flip rate (a causal check without masks)",
+        abl_rank[patch_neuron] <= 10, f"rank {abl_rank[patch_neuron]}, cut {float(abl['drop'][patch_neuron]):.3f}")
+c.check("but no single neuron switched off removes even a third of the flips: the shortcut is spread out",
+        float(abl["drop"].max()) < abl["base"] / 3, f"largest cut {float(abl['drop'].max()):.3f} of {abl['base']:.3f}")
 c0 = int(sp_clean["order"][0])
 c.check("the clean model's most spurious neuron scores less than half as much, near chance (the control)",
         sp_clean["score"][c0] < 0.5 * sp["score"][patch_neuron] and sp_clean["ratio"][c0] < 1.15,
         f"score {float(sp_clean['score'][c0]):.3f} vs {float(sp['score'][patch_neuron]):.3f}, ratio {float(sp_clean['ratio'][c0]):.2f}")
-c.check("negative result: map localisation alone is weak; another clean-model neuron reaches a ratio close to the patch neuron's",
-        sp_clean["ratio"].max() > 0.8 * sp["ratio"][patch_neuron],
-        f"clean max ratio {float(sp_clean['ratio'].max()):.2f} vs {float(sp['ratio'][patch_neuron]):.2f}")
-c.check("noise inside the patch neuron's mask cuts the flip rate more than the same mask moved at random",
-        cut["spurious"] > cut["random"] + 0.05, f"cut {cut['spurious']:.3f} vs {cut['random']:.3f}")
-c.check("negative result: the sensitivity test does not separate the spurious from the core neuron here",
-        abs(cut["spurious"] - cut["core"]) < 0.1, f"cut {cut['spurious']:.3f} vs core {cut['core']:.3f}")
-c.check("even noise in the exact patch box removes less than half of the flips at this σ",
+c.check("negative result: map localisation alone is weak; the patch neuron's map puts less than twice chance on the "
+        "patch, and another shortcut-model neuron reaches at least 90% of its score-to-chance ratio",
+        sp["ratio"][patch_neuron] < 2 and sp["ratio"][others].max() >= 0.9 * sp["ratio"][patch_neuron],
+        f"ratio {float(sp['ratio'][patch_neuron]):.2f}, best other {float(sp['ratio'][others].max()):.2f}")
+c.check("negative result: noise inside the patch neuron's mask cuts the flip rate no more than noise inside the core "
+        "neuron's mask (within 0.05): the sensitivity test does not single out the spurious neuron",
+        cut["spurious"] < cut["core"] + 0.05, f"cut {cut['spurious']:.3f} vs core {cut['core']:.3f}, random {cut['random']:.3f}")
+c.check("negative result: even noise in the exact patch box removes less than half of the flips at this σ",
         cut["patch box"] < 0.5 * rate0, f"cut {cut['patch box']:.3f} of {rate0:.3f}")
 c.check("the clean model's flip rate stays low under every mask (the control)",
         max(r_["target_rate"] for r_ in res_c.values()) < 0.3,
         f"max {max(r_['target_rate'] for r_ in res_c.values()):.3f}")
-c.check("for flipped test images, TFA's top proponents are mostly patched training images",
-        tfa_share >= 0.7, f"share {tfa_share:.2f} vs base rate {base_rate:.3f}")
-c.check("negative result: TFA's maps put no more positive mass on the patch than its area",
-        tfa_mass <= area, f"mass {tfa_mass:.2f} vs area {area:.2f}")
+c.check("for flipped test images, more than half of TFA's top proponents are patched training images (10× the base rate)",
+        tfa_share > 0.5 and tfa_share > 10 * base_rate, f"share {tfa_share:.2f} vs base rate {base_rate:.3f}")
+c.check("negative result: neither view's maps put even half of their mass on the patch (TFA on its patched proponents, "
+        "the top neuron on the test image)", max(tfa_mass, top1_on_patch) < 0.5,
+        f"TFA {tfa_mass:.2f}, neuron {top1_on_patch:.2f}, area {area:.2f}")
 c.check("negative result: the patch neuron is among the top-3 drivers of only a minority of flipped predictions",
         patch_in_top3 < 0.5, f"{patch_in_top3:.2f}")
 c.check("the top driving neuron's map on the flipped test image sits more on the patch than chance",
