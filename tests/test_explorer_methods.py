@@ -244,6 +244,9 @@ def test_default_is_two_step_occlusion_equal_to_the_direct_baseline(data):
     assert c["method"].value == "two_step_occlusion"
     assert c["n_samples"].disabled and c["noise"].disabled
     assert "own-label logit" in c["legend"].value and "does not depend on the test image" in c["legend"].value
+    assert "supports the score" not in c["legend"].value  # it explains no score
+    c["method"].value = "gradient"
+    assert "supports the score" in c["legend"].value and "own label" not in c["legend"].value
 
 
 def test_two_step_occlusion_is_cached_by_training_index_only(data):

@@ -50,6 +50,7 @@ __all__ = [
     "overlay_png",
     "overlay_rgb",
     "OVERLAY_LEGEND",
+    "OWN_LABEL_LEGEND",
 ]
 
 # overlay colours (RGB in [0, 1]): positive = supports the score, negative = opposes it
@@ -64,6 +65,14 @@ DETAIL_SCALE = 6
 OVERLAY_LEGEND = (
     "<span style='color:#d61a1c'><b>red</b></span> = supports the score, "
     "<span style='color:#2166d9'><b>blue</b></span> = opposes it (how, depends on the map method below); "
+    "<span style='color:#00b030'><b>green box</b></span> = the planted patch (ground truth). "
+    "Each tile is scaled to its own largest |value|."
+)
+
+# the same for maps of the training image's own label (they explain no score)
+OWN_LABEL_LEGEND = (
+    "<span style='color:#d61a1c'><b>red</b></span> = used for the training image's own label, "
+    "<span style='color:#2166d9'><b>blue</b></span> = speaks against it; "
     "<span style='color:#00b030'><b>green box</b></span> = the planted patch (ground truth). "
     "Each tile is scaled to its own largest |value|."
 )
@@ -309,8 +318,9 @@ def build_explorer(state: ExplorerState):
         "<h3 style='margin:4px 0'>Explorer of harmful training regions</h3>"
         "<div style='font-size:12px;color:#444'>Pick a test image. Its <b>proponents</b> are the training "
         "images whose gradient points the same way (a training step on them lowers this test loss); its "
-        "<b>opponents</b> point the other way (harmful for it). Each carries its TFA map: which of its "
-        "pixels drive that score. Click <i>inspect</i> to compare maps side by side.</div>"
+        "<b>opponents</b> point the other way (harmful for it). Each carries a map: by default what in that "
+        "training image the model uses for its own label (two-step occlusion); the TFA methods show which of "
+        "its pixels drive the score. Click <i>inspect</i> to compare maps side by side.</div>"
     )
     row1 = widgets.HBox([c["test_set"], c["test_index"], c["prev"], c["next"], c["pick_list"], c["pick"]],
                         layout=widgets.Layout(flex_flow="row wrap", align_items="center"))
@@ -490,7 +500,8 @@ class _ExplorerView:
         for name in ("n_samples", "noise"):
             c[name].disabled = not smoothgrad
             c[name].tooltip = None if smoothgrad else f"SmoothGrad does not apply to {MAP_METHODS[s.method]}"
-        c["legend"].value = (f"<div style='font-size:11px;color:#444'>{OVERLAY_LEGEND} "
+        legend = OWN_LABEL_LEGEND if s.method in TEST_INDEPENDENT_METHODS else OVERLAY_LEGEND
+        c["legend"].value = (f"<div style='font-size:11px;color:#444'>{legend} "
                              f"{_esc(METHOD_LEGENDS[s.method])}</div>")
         if r.test is None:
             return
