@@ -31,7 +31,7 @@
 # - how to do the same from code with `ExplorerState`, and how to run the explorer as a
 #   standalone app with Voilà.
 #
-# **Run time**: about 1 minute on 2 CPU cores in fast mode (`TFA_FAST=1`) once the models are
+# **Run time**: about 1.5 minutes on 2 CPU cores in fast mode (`TFA_FAST=1`) once the models are
 # cached. The first run of the course trains them (several minutes) and builds the gradient index
 # of the training set (about 20 s; then it is cached too).
 #
