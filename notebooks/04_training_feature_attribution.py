@@ -30,8 +30,10 @@
 # - what our measurements over three seeds say about where TFA does and does not find the
 #   shortcut, whether any map follows the *test* image (the two-patch experiment) — and why.
 #
-# **Run time**: about 4–6 minutes on 2 CPU cores in fast mode (`TFA_FAST=1`: 8 test images × their
-# top-4 patched training images); about 15 minutes in full mode on CPU (32 test images), a few on a GPU.
+# **Run time**: about 25 s on 2 quiet CPU cores in fast mode (`TFA_FAST=1`: 8 test images × their
+# top-4 patched training images; several-fold longer when other jobs share the cores). Section 6
+# reads the evidence over seeds from `docs/results.json` (`benchmarks/results.py` recomputes it in
+# about an hour). Full mode (32 test images) on CPU: several minutes, not measured this round.
 
 # %%
 import matplotlib.pyplot as plt
