@@ -24,8 +24,9 @@ Usage (from the repository root; fast settings = 12k training images, 3 epochs):
     .venv/bin/python benchmarks/results.py --sections evidence --seeds 0 1 2
     .venv/bin/python benchmarks/results.py --report-only                # rewrite the markdown from the JSON
 
-On a quiet 2-core machine one (configuration, seed) of ``evidence`` takes about 3 minutes, the
-whole script about 45 minutes (models are cached by tfa_tutorial.train_or_load).
+One (configuration, seed) of ``evidence`` took 2–7 minutes on 2 cores, 18 minutes when the cores
+were shared with other jobs; the whole script takes about an hour (models are cached by
+tfa_tutorial.train_or_load).
 """
 from __future__ import annotations
 
@@ -475,7 +476,10 @@ def write_markdown(db) -> None:
         f"Fashion-MNIST, SmallCNN (61k parameters), {s['n_train']} training / {s['n_test']} test images, "
         f"{s['epochs']} epochs (the tutorial's fast setting); every number is a mean ± sample standard deviation "
         "over the seeds listed (a seed fixes the data subset, the patched images, the initialisation and the batch order).",
-        "", f"Machine: {meta.get('machine', '?')}; torch {meta.get('torch', '?')}; last run {meta.get('date', '?')}.", "",
+        "", f"Machine: {meta.get('machine', '?')}; torch {meta.get('torch', '?')}; last run {meta.get('date', '?')}. "
+        "The stored numbers were computed by several runs of this script in parallel, one per group of sections "
+        "(`--sections ... --db docs/results.NAME.json`), then merged into `docs/results.json`; the command above "
+        "with no arguments recomputes everything in one process (about an hour on 2 quiet cores; models are cached).", "",
     ]
     lines += md_summary(db) + md_shortcut(db) + md_evidence(db) + md_specificity(db)
     lines += md_generic(db, "completeness", "Completeness: does each map add up to what it explains?",
