@@ -51,6 +51,7 @@ from tfa_tutorial.evidence import (  # noqa: E402
     family_group,
     format_mean_sd,
     localisation_evidence,
+    localisation_over_seeds,
     retrieval_evidence,
     specificity_evidence,
 )
@@ -274,41 +275,32 @@ def md_evidence(db) -> list[str]:
                 "shows about *this* model rather than about bright squares.", "",
                 "| map family | mass | mass, clean model | gain | rank | rank, clean | pointing | pointing, clean |",
                 "|---|---|---|---|---|---|---|---|"]
-        loc = agg["localisation"]
+        loc = localisation_over_seeds(runs)
         order = [f for f in EVIDENCE_FAMILIES if f in loc] + [f for f in loc if f not in EVIDENCE_FAMILIES]
         for fam in order:
             row = loc[fam]
-            s, c = row["shortcut model"], row["clean model"]
-            gain = aggregate_seeds([
-                runs[x]["localisation"][fam]["shortcut model"]["mass"] - runs[x]["localisation"][fam]["clean model"]["mass"]
-                for x in seeds])
+            s, c, gain = row["shortcut model"], row["clean model"], row["gain"]
             out.append(f"| {fam} | {format_mean_sd(s['mass'])} | {format_mean_sd(c['mass'])} | "
                        f"{format_mean_sd(gain, signed=True)} | {format_mean_sd(s['rank'])} | {format_mean_sd(c['rank'])} | "
                        f"{format_mean_sd(s['pointing'])} | {format_mean_sd(c['pointing'])} |")
         out += ["", "TFA-Dot · decomposition and TFA-Cos · decomposition differ only by a positive factor per pair "
                 "(‖g_j‖·‖g_i‖), so their pixel metrics are equal; they are both listed because their *scores* rank "
-                "training images differently (the AUPRC table).", "", *md_best(runs, seeds), ""]
+                "training images differently (the AUPRC table).", "", *md_best(loc), ""]
     return out
 
 
-def best_by_gain(runs, seeds, group_filter):
-    fams = list(runs[seeds[0]]["localisation"])
-    gains = {}
-    for f in fams:
-        if group_filter(family_group(f)):
-            gains[f] = sum(runs[s]["localisation"][f]["shortcut model"]["mass"] - runs[s]["localisation"][f]["clean model"]["mass"]
-                           for s in seeds) / len(seeds)
+def best_by_gain(loc: dict, groups) -> tuple[str, float]:
+    """The family of ``groups`` with the largest mean gain, from :func:`localisation_over_seeds`."""
+    gains = {f: row["gain"]["mean"] for f, row in loc.items() if family_group(f) in groups}
     best = max(gains, key=gains.get)
     return best, gains[best]
 
 
-def md_best(runs, seeds) -> list[str]:
-    tfa, g_tfa = best_by_gain(runs, seeds, lambda g: g in ("TFA-Cos", "TFA-Dot", "centered", "contrast"))
-    cf, g_cf = best_by_gain(runs, seeds, lambda g: g == "counterfactual")
-    two, g_two = best_by_gain(runs, seeds, lambda g: g == "two-step")
-    paper = "TFA-Cos · gradient, SmoothGrad (paper)"
-    g_paper = sum(runs[s]["localisation"][paper]["shortcut model"]["mass"] - runs[s]["localisation"][paper]["clean model"]["mass"]
-                  for s in seeds) / len(seeds)
+def md_best(loc: dict) -> list[str]:
+    tfa, g_tfa = best_by_gain(loc, ("TFA-Cos", "TFA-Dot", "centered", "contrast"))
+    cf, g_cf = best_by_gain(loc, ("counterfactual",))
+    two, g_two = best_by_gain(loc, ("two-step",))
+    g_paper = loc["TFA-Cos · gradient, SmoothGrad (paper)"]["gain"]["mean"]
     verdict = "beats" if g_tfa > g_two else "does not beat"
     return [f"Largest mean gain in mass: TFA without a counterfactual — *{tfa}* {g_tfa:+.2f}; with the counterfactual "
             f"test image — *{cf}* {g_cf:+.2f}; two-step baseline — *{two}* {g_two:+.2f}; the paper's map {g_paper:+.2f}. "
@@ -419,15 +411,12 @@ def md_summary(db) -> list[str]:
     out = ["## Summary", "", "Mass on the patch (shortcut model), gain over the clean-model control, and rank accuracy; "
            "mean ± sd over seeds " + ", ".join(sorted(db["evidence"][cols[0]], key=int)) + ". Chance = 0.18.", "",
            f"| map family | {head} |", "|---" * (1 + 3 * len(cols)) + "|"]
+    locs = {c: localisation_over_seeds(db["evidence"][c]) for c in cols}
     for fam in SUMMARY_ROWS:
         cells = []
         for c in cols:
-            runs = db["evidence"][c]
-            seeds = sorted(runs, key=int)
-            loc = [runs[x]["localisation"][fam] for x in seeds]
-            a = aggregate_seeds(loc)
-            g = aggregate_seeds([r["shortcut model"]["mass"] - r["clean model"]["mass"] for r in loc])
-            cells.append(f"{format_mean_sd(a['shortcut model']['mass'])} | {format_mean_sd(g, signed=True)} | "
+            a = locs[c][fam]
+            cells.append(f"{format_mean_sd(a['shortcut model']['mass'])} | {format_mean_sd(a['gain'], signed=True)} | "
                          f"{format_mean_sd(a['shortcut model']['rank'])}")
         out.append(f"| {fam} | " + " | ".join(cells) + " |")
     spec = db.get("specificity", {}).get("two_patch")

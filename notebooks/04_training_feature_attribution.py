@@ -244,26 +244,23 @@ plt.show()
 # controls. The full table is `docs/results.md`; here are the rows that decide the story.
 
 # %%
-from tfa_tutorial.evidence import aggregate_seeds, format_mean_sd, load_results
+from tfa_tutorial.evidence import aggregate_seeds, format_mean_sd, load_results, localisation_over_seeds
 
 results = load_results()  # docs/results.json, written by benchmarks/results.py
 KEY_ROWS = ["TFA-Cos · gradient, SmoothGrad (paper)", "TFA-Cos · gradient × input", "TFA-Cos · integrated gradients",
             "TFA-Cos · decomposition", "TFA-Cos · decomposition, first block", "counterfactual · decomposition",
             "two-step · SmoothGrad", "two-step · gradient × input", "two-step · occlusion",
             "control · input as map", "control · random"]
-gains = {}
-for config in ("tutorial", "quanda_mnist"):
+stored = {cfg: localisation_over_seeds(results["evidence"][cfg]) for cfg in ("tutorial", "quanda_mnist")}
+for config, loc in stored.items():
     runs = results["evidence"][config]
     seeds = sorted(runs, key=int)
     print(f"\n{config}: seeds {', '.join(seeds)}; chance {runs[seeds[0]]['chance']:.2f}")
     print(f"{'map family':42s} {'mass':>12s} {'mass, clean':>12s} {'gain':>13s} {'rank':>12s}")
     for fam in KEY_ROWS:
-        loc = [runs[x]["localisation"][fam] for x in seeds]
-        agg = aggregate_seeds(loc)
-        g = aggregate_seeds([r["shortcut model"]["mass"] - r["clean model"]["mass"] for r in loc])
-        gains[config, fam] = g["mean"]
-        print(f"{fam:42s} {format_mean_sd(agg['shortcut model']['mass']):>12s} {format_mean_sd(agg['clean model']['mass']):>12s} "
-              f"{format_mean_sd(g, signed=True):>13s} {format_mean_sd(agg['shortcut model']['rank']):>12s}")
+        a = loc[fam]
+        print(f"{fam:42s} {format_mean_sd(a['shortcut model']['mass']):>12s} {format_mean_sd(a['clean model']['mass']):>12s} "
+              f"{format_mean_sd(a['gain'], signed=True):>13s} {format_mean_sd(a['shortcut model']['rank']):>12s}")
 
 # %% [markdown]
 # And the experiment that tests the paper's thesis directly — **test-specificity**: training
@@ -348,9 +345,7 @@ c.check("the first two conv blocks carry most of Grad-Cos, the last block and th
 c.check("each decomposition map is almost the training image's own-gradient map (correlation > 0.95)",
         corr_own.min() > 0.95, f"min {corr_own.min():.3f}")
 # the stored evidence over seeds (section 6)
-all_gain = {(cfg, f): sum(r["localisation"][f]["shortcut model"]["mass"] - r["localisation"][f]["clean model"]["mass"]
-                          for r in results["evidence"][cfg].values()) / len(results["evidence"][cfg])
-            for cfg in ("tutorial", "quanda_mnist") for f in results["evidence"][cfg]["0"]["localisation"]}
+all_gain = {(cfg, f): row["gain"]["mean"] for cfg, loc in stored.items() for f, row in loc.items()}
 cfgs = ("tutorial", "quanda_mnist")
 paper6 = "TFA-Cos · gradient, SmoothGrad (paper)"
 no_cf = [f for (cfg, f) in all_gain if cfg == "tutorial" and f.split(" · ")[0] in ("TFA-Cos", "TFA-Dot", "centered", "contrast")]

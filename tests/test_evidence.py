@@ -61,3 +61,15 @@ def test_decomposition_family_sums_to_abs_score():
         maps = EVIDENCE_FAMILIES[f"{'TFA-Cos' if kind == 'cos' else 'TFA-Dot' if kind == 'dot' else kind} · decomposition"](ctx)
         s = vector_scores(m, X[:3], Y[:3], ctx.vector(kind), kind != "dot")[0]
         torch.testing.assert_close(maps.sum((1, 2, 3)), s.abs(), rtol=1e-4, atol=1e-6)
+
+
+def test_localisation_over_seeds_gain_is_per_seed_difference():
+    from tfa_tutorial.evidence import localisation_over_seeds
+
+    def run(s, c):
+        return {"localisation": {"f": {"shortcut model": {"mass": s}, "clean model": {"mass": c}}}}
+
+    agg = localisation_over_seeds({"0": run(0.5, 0.1), "1": run(0.3, 0.2), "2": run(0.4, 0.0)})
+    assert agg["f"]["gain"]["values"] == pytest.approx([0.4, 0.1, 0.4])
+    assert agg["f"]["gain"]["mean"] == pytest.approx(0.3)
+    assert agg["f"]["shortcut model"]["mass"]["mean"] == pytest.approx(0.4)

@@ -36,7 +36,7 @@ from .scores import grad_cos
 __all__ = [
     "PairContext", "EVIDENCE_FAMILIES", "SPECIFICITY_FAMILIES", "family_group", "retrieval_evidence",
     "localisation_evidence", "specificity_evidence", "completeness_evidence", "aggregate_seeds", "format_mean_sd",
-    "load_results",
+    "localisation_over_seeds", "load_results",
 ]
 
 
@@ -324,6 +324,17 @@ def aggregate_seeds(runs: list) -> object:
         sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else float("nan")
         return {"mean": m, "sd": sd, "n": len(vals), "values": vals}
     return first
+
+
+def localisation_over_seeds(runs: dict) -> dict:
+    """Per family, over the seeds of one configuration's stored ``evidence`` runs
+    (``{seed: {"localisation": ...}}``): the :func:`aggregate_seeds` leaves of both models' metrics
+    plus ``"gain"``, the aggregate of the per-seed mass gain (shortcut − clean model)."""
+    loc = [runs[s]["localisation"] for s in sorted(runs, key=int)]
+    out = aggregate_seeds(loc)
+    for fam in out:
+        out[fam]["gain"] = aggregate_seeds([r[fam]["shortcut model"]["mass"] - r[fam]["clean model"]["mass"] for r in loc])
+    return out
 
 
 def format_mean_sd(leaf: dict, digits: int = 2, signed: bool = False, small: bool = False) -> str:
