@@ -22,9 +22,10 @@
 #   feature attribution (FA) and training-data attribution (TDA);
 # - how to check that your setup works: Python, PyTorch, the device, and the Fashion-MNIST data;
 # - the map of the course, notebook by notebook, and how long each takes;
-# - what *fast mode* (`TFA_FAST=1`) changes.
+# - what *fast mode* changes, when it is on, and how to switch it.
 #
-# **Run time:** about 5 s in fast mode and in the full setting (this notebook trains nothing).
+# **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
+# no CUDA device is available) and its run time measured in that mode.
 #
 # The method comes from Bacha & George, "Training Feature Attribution for Vision Models"
 # ([arXiv 2510.09135](https://arxiv.org/abs/2510.09135), 2025). `tfa_tutorial` is our own
@@ -38,6 +39,11 @@
 # `get_device()` returns CUDA when PyTorch sees a GPU, and the CPU otherwise.
 
 # %%
+import tfa_tutorial as T
+
+T.notebook_header("00_start_here")
+
+# %%
 import platform
 
 import matplotlib.pyplot as plt
@@ -45,7 +51,6 @@ import numpy as np
 import torch
 
 import tfa_tutorial
-from tfa_tutorial.cache import fast_mode
 from tfa_tutorial.claims import Claims
 from tfa_tutorial.data import load_fashion_mnist
 from tfa_tutorial.experiment import experiment_settings
@@ -58,7 +63,7 @@ device = get_device()
 print(f"Python        {platform.python_version()}")
 print(f"PyTorch       {torch.__version__}")
 print(f"tfa_tutorial  {tfa_tutorial.__version__}")
-print(f"device        {device}" + ("" if device.type == "cuda" else "  (no GPU found: use fast mode, see section 4)"))
+print(f"device        {device}" + ("" if device.type == "cuda" else "  (no GPU found: the notebooks run in fast mode, see section 4)"))
 
 # %% [markdown]
 # A tiny computation on that device, compared with the same computation on the CPU, shows that
@@ -152,40 +157,59 @@ plt.show()
 #
 # Each notebook runs on its own: it rebuilds, or loads from the cache, what earlier notebooks
 # made (trained models are cached in `~/.cache/tfa_tutorial`, or in `$TFA_CACHE_DIR`).
-# Run times are wall-clock times measured with `scripts/run_notebooks.py` in fast mode on 2 CPU
-# cores, with an empty cache (models are trained) and with a warm cache (models are loaded). On
-# a machine busy with other jobs they grow a lot: with the cores shared (load average 4–5),
-# notebook 02 took about 9 minutes with an empty cache.
 #
-# | # | notebook | what you do | fast mode, empty cache | fast mode, warm cache |
-# |---|---|---|---|---|
-# | 00 | `00_start_here` | setup check, data, device, this map | ≈ 5 s | ≈ 5 s |
-# | 01 | `01_patch_injection` | plant a white-square shortcut in Fashion-MNIST, with ground-truth masks | ≈ 5 s | ≈ 5 s |
-# | 02 | `02_shortcut_training` | train a model that learns the shortcut, measure it, sweep its prevalence | ≈ 1 min | ≈ 10 s |
-# | 03 | `03_per_sample_gradients_and_gradcos` | per-sample gradients with `torch.func`; rank training images by Grad-Cos | see the notebook | see the notebook |
-# | 04 | `04_training_feature_attribution` | TFA maps with SmoothGrad, against baselines and a clean-model control | see the notebook | see the notebook |
-# | 05 | `05_interactive_explorer` | explore harmful training regions with widgets | see the notebook | see the notebook |
-# | 06 | `06_from_diagnosis_to_fix` | remove or repair the flagged training data, retrain, verify the fix | see the notebook | see the notebook |
+# | # | notebook | what you do |
+# |---|---|---|
+# | 00 | `00_start_here` | setup check, data, device, this map |
+# | 01 | `01_patch_injection` | plant a white-square shortcut in Fashion-MNIST, with ground-truth masks |
+# | 02 | `02_shortcut_training` | train a model that learns the shortcut, measure it, sweep its prevalence |
+# | 03 | `03_per_sample_gradients_and_gradcos` | per-sample gradients with `torch.func`; rank training images by Grad-Cos |
+# | 04 | `04_training_feature_attribution` | TFA maps with SmoothGrad, against baselines and a clean-model control |
+# | 05 | `05_interactive_explorer` | explore harmful training regions with widgets |
+# | 06 | `06_from_diagnosis_to_fix` | remove or repair the flagged training data, retrain, verify the fix |
+# | 07 | `07_neural_features` | the global view: spurious neurons, side by side with TFA |
+#
+# The run times below are read from the measurements stored with the package
+# (`tfa_tutorial/run_times.json`, written by `scripts/run_notebooks.py --record`): wall-clock
+# times in fast mode, with an empty cache (models are trained) and a warm one (models are
+# loaded). On a machine busy with other jobs they grow several-fold.
+
+# %%
+from IPython.display import Markdown, display
+
+from tfa_tutorial.run_times import run_times_markdown
+
+display(Markdown(run_times_markdown("fast")))
 
 # %% [markdown]
-# ## 4. Fast mode
+# ## 4. Fast mode and the full setting
 #
-# The full setting trains on all 60,000 training images and is meant for a GPU. With the
-# environment variable `TFA_FAST=1` the notebooks use a stratified subset and fewer epochs, so
-# that each finishes in minutes on a laptop CPU or on Binder. Set it before starting Jupyter
-# (`TFA_FAST=1 jupyter lab`); Binder and the test suite (`make test`) turn it on themselves.
-# Fast mode changes the numbers a little, never the story: every notebook checks its claims on
-# whatever numbers it measured.
+# The full setting trains on all 60,000 training images and is meant for a GPU. **Fast mode**
+# uses a stratified subset and fewer epochs, so that each notebook finishes in minutes on a
+# laptop CPU or on Binder. One rule picks the mode, and every notebook, `make lab`,
+# `make notebooks`, Binder and the tests follow it:
+#
+# 1. if the environment variable `TFA_FAST` is set, it decides: `TFA_FAST=1` fast, `TFA_FAST=0` full;
+# 2. otherwise a choice saved with `tfa_tutorial.set_fast_mode(...)` decides;
+# 3. otherwise the device decides: **fast mode when no CUDA device is available**, the full
+#    setting on a GPU.
+#
+# To switch without restarting JupyterLab, run `T.set_fast_mode(False)` (full) or
+# `T.set_fast_mode(True)` (fast) here: it applies to this kernel and is saved for every notebook
+# opened afterwards. A notebook that is already open keeps its mode until you restart its kernel
+# (Kernel → Restart). `T.set_fast_mode(None)` goes back to the rule. Fast mode changes the
+# numbers a little, never the story: every notebook checks its claims on whatever it measured.
 
 # %%
 # NBVAL_CHECK_OUTPUT
 fast, full = experiment_settings(fast=True), experiment_settings(fast=False)
-print(f"{'setting':<22}{'fast (TFA_FAST=1)':>18}{'full':>8}")
+print(f"{'setting':<22}{'fast':>8}{'full':>8}")
 for key, what in [("n_train", "training images"), ("n_test", "test images"), ("epochs", "training epochs")]:
-    print(f"{what:<22}{fast[key]:>18}{full[key]:>8}")
+    print(f"{what:<22}{fast[key]:>8}{full[key]:>8}")
 
 # %%
-print("fast mode is", "ON" if fast_mode() else "OFF", "in this kernel")
+print(T.describe_mode())
+# T.set_fast_mode(False)   # uncomment to run the following notebooks in the full setting
 
 # %% [markdown]
 # ## What we showed

@@ -26,14 +26,20 @@
 # - how to check the result: class balance, prevalence, masks that match the pasted pixels, a
 #   source data set left untouched, and clear errors for a patch that cannot be applied.
 #
-# **Run time:** about 5 s in fast mode and in the full setting (no training; the full setting
-# needs about 1.3 GB of memory).
+# **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
+# no CUDA device is available) and its run time measured in that mode. The full setting needs about
+# 1.3 GB of memory.
 #
 # Why plant a shortcut at all? To judge an explanation we need to know the right answer. If
 # every patched training image carries a white square at a known place, then a good
 # training-feature explanation of a shortcut prediction should point at *those* images and, in
 # them, at *that* square. The masks made here are the ground truth that notebooks 03 and 04 score
 # against.
+
+# %%
+import tfa_tutorial as T
+
+T.notebook_header("01_patch_injection")
 
 # %%
 import matplotlib.pyplot as plt

@@ -28,13 +28,17 @@
 # - the **prevalence sweep**: how many patched training images it takes before the model adopts
 #   the shortcut, and why clean test accuracy does not reveal it.
 #
-# **Run time:** in fast mode (`TFA_FAST=1`) about 1 minute on 2 CPU cores with an empty cache (it
-# trains 8 small models) and about 10 s once they are cached; on cores busy with other jobs it
-# can take several times longer (9 minutes at load average 4–5). The full setting (all 60,000
-# training images, 9 sweep models) is meant for a GPU and was not timed here.
+# **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
+# no CUDA device is available) and its run time measured in that mode. With an empty cache it trains
+# 8 small models (fast mode); on cores busy with other jobs it takes several times longer.
 #
 # Trained models are cached (`~/.cache/tfa_tutorial/checkpoints`, or `$TFA_CACHE_DIR`), keyed by
 # everything that changes them, so later notebooks and reruns load them instead of training.
+
+# %%
+import tfa_tutorial as T
+
+T.notebook_header("02_shortcut_training")
 
 # %%
 import matplotlib.pyplot as plt

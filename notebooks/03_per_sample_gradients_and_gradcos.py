@@ -24,9 +24,14 @@
 # - how to *measure* whether a score finds the training images that carry the shortcut
 #   (quanda's shortcut-detection AUPRC), against a random and a label-only control.
 #
-# **Run time**: about 2–4 minutes on 2 CPU cores in fast mode (`TFA_FAST=1`, a 12k-image training
-# subset); about 10 minutes with all 60k training images (minutes on a GPU). The two models come
-# from notebook 02's cache, or are trained here if the cache is empty.
+# **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
+# no CUDA device is available) and its run time measured in that mode. The two models come from
+# notebook 02's cache, or are trained here if the cache is empty.
+
+# %%
+import tfa_tutorial as T
+
+T.notebook_header("03_per_sample_gradients_and_gradcos")
 
 # %%
 import matplotlib.pyplot as plt

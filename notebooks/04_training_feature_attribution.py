@@ -30,10 +30,14 @@
 # - what our measurements over three seeds say about where TFA does and does not find the
 #   shortcut, whether any map follows the *test* image (the two-patch experiment) — and why.
 #
-# **Run time**: about 25 s on 2 quiet CPU cores in fast mode (`TFA_FAST=1`: 8 test images × their
-# top-4 patched training images; several-fold longer when other jobs share the cores). Section 6
-# reads the evidence over seeds from `docs/results.json` (`benchmarks/results.py` recomputes it in
-# about an hour). Full mode (32 test images) on CPU: several minutes, not measured this round.
+# **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
+# no CUDA device is available) and its run time measured in that mode. Section 6 reads the evidence
+# over seeds from `docs/results.json` (`benchmarks/results.py` recomputes it in about an hour).
+
+# %%
+import tfa_tutorial as T
+
+T.notebook_header("04_training_feature_attribution")
 
 # %%
 import matplotlib.pyplot as plt

@@ -31,13 +31,18 @@
 # - how to do the same from code with `ExplorerState`, and how to run the explorer as a
 #   standalone app with Voilà.
 #
-# **Run time**: about 1.5 minutes on 2 CPU cores in fast mode (`TFA_FAST=1`) once the models are
-# cached. The first run of the course trains them (several minutes) and builds the gradient index
-# of the training set (about 20 s; then it is cached too).
+# **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
+# no CUDA device is available) and its run time measured in that mode. The first run also builds the
+# gradient index of the training set and caches it.
 #
 # **No widgets?** If you read a static copy of this notebook (e.g. on GitHub), the explorer below
 # does not render. Every step is also done in code, and a static figure shows what the explorer
 # shows.
+
+# %%
+import tfa_tutorial as T
+
+T.notebook_header("05_interactive_explorer")
 
 # %%
 import statistics

@@ -27,10 +27,14 @@
 # - the paper's **one-step faithfulness test** (insertion and deletion of the top-k pixels) for
 #   TFA against the two-step baseline.
 #
-# **Run time**: in fast mode (`TFA_FAST=1`, 12k training images, 3 epochs) about 3½ minutes of
-# CPU time with an empty cache — most of it training eight small models (the shortcut and clean
-# models, then six retrainings, 20–30 s each) — and under 2 minutes once they are cached. In full
-# mode each retraining takes several minutes on a CPU; use a GPU.
+# **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
+# no CUDA device is available) and its run time measured in that mode. With an empty cache most of
+# the time goes into six retrainings; in the full setting use a GPU.
+
+# %%
+import tfa_tutorial as T
+
+T.notebook_header("06_from_diagnosis_to_fix")
 
 # %%
 import matplotlib.pyplot as plt

@@ -29,14 +29,20 @@
 # - how this **global** view compares with TFA's **test-specific** one on the same test image, and
 #   when each is the better tool; and the explorer's *neural features* toggle.
 #
-# **Run time**: about a minute on 2 CPU cores in fast mode (`TFA_FAST=1`) once the models are
-# cached (notebook 02 trains them; the explorer's gradient index is cached by notebook 05).
+# **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
+# no CUDA device is available) and its run time measured in that mode. The models come from notebook
+# 02's cache and the gradient index from notebook 05's.
 #
 # | | TFA (notebooks 03–05) | neural features (this notebook) |
 # |---|---|---|
 # | question | which regions of which training images drive *this* prediction? | which features does the model use for a *class*, and where do they sit? |
 # | unit | a (test image, training image) pair | a penultimate neuron |
 # | cost | per-sample gradients, second derivatives | one forward pass over the training set |
+
+# %%
+import tfa_tutorial as T
+
+T.notebook_header("07_neural_features")
 
 # %%
 import time

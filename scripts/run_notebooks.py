@@ -1,9 +1,11 @@
 #!/usr/bin/env python
 """Execute the course notebooks headless, save their outputs in place, and report time and memory.
 
-    python scripts/run_notebooks.py                       # every notebook in notebooks/, in order, fast mode
+    python scripts/run_notebooks.py                       # every notebook in notebooks/, in order
     python scripts/run_notebooks.py notebooks/01_patch_injection.ipynb
-    python scripts/run_notebooks.py --full                # the full settings (meant for a GPU)
+    python scripts/run_notebooks.py --fast                # force fast mode (what the committed outputs use)
+    python scripts/run_notebooks.py --full                # force the full setting (meant for a GPU)
+    python scripts/run_notebooks.py --fast --record empty # store the times in tfa_tutorial/run_times.json
 
 For each notebook, in the order given:
 
@@ -11,7 +13,8 @@ For each notebook, in the order given:
    source, so the ``.ipynb`` is rebuilt from it (``jupytext --to ipynb --update``). A notebook
    without a script gets one written from the ``.ipynb`` first.
 2. **execute** it with nbclient in a fresh ``python3`` kernel started in the notebook's folder.
-   ``TFA_FAST=1`` is set unless ``--full``; ``TFA_STRICT=1`` (a failed claim is an error) unless
+   The mode follows the package's rule (fast mode when no CUDA device is available, see
+   ``tfa_tutorial/mode.py``) unless ``--fast`` or ``--full`` sets ``TFA_FAST``; ``TFA_STRICT=1`` (a failed claim is an error) unless
    ``--no-strict`` or the variable is already set.
 3. **save** it in place: outputs and execution counts, no widget state (``metadata.widgets``)
    and no widget views that would need it (progress bars), no per-cell timing metadata,
@@ -20,7 +23,9 @@ For each notebook, in the order given:
 While a notebook runs, the resident memory and CPU time of the kernel's process tree are sampled
 (psutil if installed, else ``/proc``). The script prints a markdown table of wall time, kernel
 CPU time and peak memory, and exits non-zero when a notebook errors or exceeds
-``--budget-seconds`` (wall time) / ``--budget-mb`` (peak memory).
+``--budget-seconds`` (wall time) / ``--budget-mb`` (peak memory). With ``--record empty|warm`` it
+stores each successful notebook's times in ``tfa_tutorial/run_times.json`` (with the date, the
+machine and the load average), where the notebooks' headers and the README's table read them.
 """
 from __future__ import annotations
 
@@ -209,7 +214,11 @@ def run_one(ipynb: Path, timeout: int) -> tuple[str, float, float, float, str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="notebooks to run, .ipynb or .py (default: every notebook in notebooks/, in order)")
-    parser.add_argument("--full", action="store_true", help="full settings (TFA_FAST=0); default is fast mode (TFA_FAST=1)")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--fast", action="store_true", help="force fast mode (TFA_FAST=1)")
+    which.add_argument("--full", action="store_true", help="force the full setting (TFA_FAST=0)")
+    parser.add_argument("--record", choices=["empty", "warm"], help="store the times in tfa_tutorial/run_times.json as "
+                        "this cache state (empty: no trained models in TFA_CACHE_DIR before the run)")
     parser.add_argument("--no-strict", action="store_true", help="do not set TFA_STRICT=1 (failed claims only print ✗)")
     parser.add_argument("--budget-seconds", type=float, default=600, help="fail a notebook that takes longer (default 600)")
     parser.add_argument("--budget-mb", type=float, default=2000, help="fail a notebook whose kernel peaks above this RSS (default 2000)")
@@ -222,10 +231,24 @@ def main(argv: list[str] | None = None) -> int:
     if not notebooks:
         print(f"no notebooks in {NOTEBOOK_DIR}", file=sys.stderr)
         return 1
-    os.environ["TFA_FAST"] = "0" if args.full else "1"
+    if args.fast or args.full:
+        os.environ["TFA_FAST"] = "1" if args.fast else "0"
     if not args.no_strict:
         os.environ.setdefault("TFA_STRICT", "1")
-    mode = "full" if args.full else "fast"
+    sys.path.insert(0, str(ROOT))
+    import torch
+    from tfa_tutorial.mode import fast_mode, mode_reason
+    from tfa_tutorial.run_times import record_run_time
+
+    mode = "fast" if fast_mode() else "full"
+    print(f"mode: {mode} ({mode_reason()})", file=sys.stderr, flush=True)
+    recorded = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()} CPU cores, {os.uname().machine}"
+                   + (", a CUDA GPU" if torch.cuda.is_available() else ", no GPU") + f"; {os.environ.get('OMP_NUM_THREADS', 'default')} torch threads",
+        "load": f"load average {os.getloadavg()[0]:.1f} at the start",
+        "command": "python scripts/run_notebooks.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
 
     rows, failed = [], False
     for path in notebooks:
@@ -241,8 +264,17 @@ def main(argv: list[str] | None = None) -> int:
             status, message = "over memory", f"{peak_mb:.0f} MB > budget {args.budget_mb:.0f} MB"
         failed |= status != "ok"
         rows.append((ipynb.name, status, seconds, cpu, peak_mb, message))
+        if args.record and status == "ok":
+            record_run_time(ipynb.stem, mode, args.record, seconds, cpu, peak_mb, recorded)
         print(f"  {status}: {seconds:.1f} s wall, {cpu:.1f} s CPU, peak {peak_mb:.0f} MB {message}",
               file=sys.stderr, flush=True)
+
+    if args.record and mode == "fast":
+        from tfa_tutorial.run_times import run_times_markdown, with_generated_block
+
+        readme = ROOT / "README.md"
+        readme.write_text(with_generated_block(readme.read_text(), "run-times", run_times_markdown("fast")))
+        print(f"recorded in tfa_tutorial/run_times.json; README.md's run-time table regenerated", file=sys.stderr)
 
     print("\n| notebook | mode | status | wall time (s) | kernel CPU time (s) | peak memory (MB) |")
     print("|---|---|---|---:|---:|---:|")

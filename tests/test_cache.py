@@ -15,8 +15,6 @@ from tfa_tutorial.cache import (
     atomic_write,
     atomic_write_bytes,
     cache_dir,
-    fast_mode,
-    if_fast,
     load_checkpoint,
     save_checkpoint,
 )
@@ -148,17 +146,3 @@ def test_load_errors_are_clear(tmp_path):
         load_checkpoint(path, nn.Linear(4, 2))
 
 
-@pytest.mark.parametrize(
-    "value, expected",
-    [("1", True), ("true", True), ("TRUE", True), ("yes", True), (" on ", True),
-     ("0", False), ("false", False), ("", False), ("no", False)],
-)
-def test_fast_mode(monkeypatch, value, expected):
-    monkeypatch.setenv("TFA_FAST", value)
-    assert fast_mode() is expected
-    assert if_fast("small", "big") == ("small" if expected else "big")
-
-
-def test_fast_mode_unset(monkeypatch):
-    monkeypatch.delenv("TFA_FAST", raising=False)
-    assert fast_mode() is False

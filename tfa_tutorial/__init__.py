@@ -5,7 +5,7 @@ plots and widgets sit on top (SPEC §8).
 """
 from .attribution_methods import METHODS, attribute, completeness_gap, ig_baseline, noise_sigma
 from .baselines import grad_cam, last_feature_layer, model_output_fn, random_map, saliency, smoothgrad, two_step_baseline
-from .cache import atomic_save, atomic_torch_save, cache_dir, fast_mode, load_checkpoint, save_checkpoint
+from .cache import atomic_save, atomic_torch_save, cache_dir, load_checkpoint, save_checkpoint
 from .claims import ClaimFailed, Claims
 from .closed_forms import softmax_regression_grad_cos, softmax_regression_tfa
 from .decomposition import ScoreDecomposition, decompose_score, receptive_fields
@@ -17,6 +17,8 @@ from .data import (
     load_fashion_mnist,
     subsample,
 )
+from .mode import describe_mode, fast_mode, if_fast, set_fast_mode
+from .run_times import notebook_header
 from .faithfulness import faithfulness_curves
 from .fixing import fix_and_retrain, flag_harmful, harmful_examples, harmful_maps
 from .gradients import auto_chunk_size, flatten_grads, per_sample_grads, predicted_labels, select_params

@@ -7,7 +7,8 @@
 - Checkpoints are read with ``torch.load(..., weights_only=True)`` **always**, so loading a cache
   file never runs pickled code. Their metadata is therefore restricted to plain values
   (str, int, float, bool, None, lists, tuples, str-keyed dicts, tensors).
-- :func:`fast_mode` reads ``$TFA_FAST`` so notebooks can scale down for CI and Binder.
+- :func:`fast_mode` and :func:`if_fast` are re-exported from :mod:`tfa_tutorial.mode`, which holds
+  the rule that picks fast mode or the full setting.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from typing import Any, BinaryIO, Callable
 
 import torch
 from torch import nn
+
+from .mode import ENV_FAST, fast_mode, if_fast
 
 __all__ = [
     "ENV_CACHE_DIR",
@@ -36,7 +39,6 @@ __all__ = [
 ]
 
 ENV_CACHE_DIR = "TFA_CACHE_DIR"
-ENV_FAST = "TFA_FAST"
 _CHECKPOINT_FORMAT = 1
 
 
@@ -185,14 +187,3 @@ def load_checkpoint(
             "Delete the file (or retrain) if the model definition changed."
         ) from err
     return model, meta
-
-
-def fast_mode() -> bool:
-    """True when ``$TFA_FAST`` is ``1``/``true``/``yes``/``on`` (any case): notebooks then use small
-    subsets and few epochs so they finish in minutes on 2 CPU cores."""
-    return os.environ.get(ENV_FAST, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def if_fast(fast: Any, full: Any) -> Any:
-    """``fast`` in fast mode, ``full`` otherwise: ``n_train = if_fast(2000, 60000)``."""
-    return fast if fast_mode() else full

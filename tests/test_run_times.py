@@ -1,0 +1,75 @@
+"""Measured notebook run times live in one file; the README, notebook 00 and every notebook's
+header read them from there."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from tfa_tutorial import run_times as rt
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK_STEMS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+def test_readme_table_is_generated_from_the_stored_times():
+    readme = (ROOT / "README.md").read_text()
+    assert rt.with_generated_block(readme, "run-times", rt.run_times_markdown("fast")) == readme, (
+        "README's run-time table differs from tfa_tutorial/run_times.json: rerun "
+        "scripts/run_notebooks.py --fast --record ... (or regenerate the block)")
+
+
+def test_every_notebook_has_fast_mode_times_and_prints_its_header():
+    stored = rt.load_run_times()["fast"]["notebooks"]
+    for stem in NOTEBOOK_STEMS:
+        assert {"empty", "warm"} <= set(stored.get(stem, {})), f"{stem}: no fast-mode times stored"
+        script = (ROOT / "notebooks" / f"{stem}.py").read_text()
+        assert f'T.notebook_header("{stem}")' in script, f"{stem}: the header cell is missing"
+        # the header comes before any other code cell
+        first_code = script.split("\n# %%\n", 1)[1]
+        assert "notebook_header" in first_code.split("# %%", 1)[0], stem
+
+
+def test_no_notebook_types_its_run_time_by_hand():
+    for stem in NOTEBOOK_STEMS:
+        text = (ROOT / "notebooks" / f"{stem}.py").read_text()
+        assert not re.search(r"\*\*Run time\*\*:|\*\*Run time:\*\* (about|in fast)", text), stem
+
+
+@pytest.mark.parametrize("cuda", [False, True])
+def test_header_names_the_mode_and_its_time(monkeypatch, tmp_path, capsys, cuda):
+    monkeypatch.delenv("TFA_FAST", raising=False)
+    monkeypatch.setenv("TFA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    text = rt.notebook_header("02_shortcut_training")
+    assert capsys.readouterr().out.strip() == text.strip()
+    row = rt.load_run_times()["fast"]["notebooks"]["02_shortcut_training"]
+    if cuda:
+        assert text.startswith("Mode: full setting") and "the full setting: not measured" in text
+    else:
+        assert text.startswith("Mode: fast")
+        assert rt.format_seconds(row["empty"]["wall_s"]) in text and rt.format_seconds(row["warm"]["wall_s"]) in text
+
+
+def test_record_round_trip_and_errors(tmp_path):
+    path = tmp_path / "times.json"
+    rec = {"date": "2026-01-01", "machine": "m", "load": "l", "command": "c"}
+    rt.record_run_time("00_x", "fast", "empty", 4.6, 3.2, 1000.4, rec, path=path)
+    rt.record_run_time("00_x", "fast", "warm", 2.2, 2.0, 900, rec, path=path)
+    data = json.loads(path.read_text())
+    assert data["fast"]["notebooks"]["00_x"] == {"empty": {"wall_s": 5, "cpu_s": 3, "peak_mb": 1000},
+                                                 "warm": {"wall_s": 2, "cpu_s": 2, "peak_mb": 900}}
+    table = rt.run_times_markdown("fast", path=path)
+    assert "| `00_x` | 5 | 3 | 2 | 2 | 1000 |" in table and "2026-01-01" in table
+    with pytest.raises(ValueError, match="mode must be one of"):
+        rt.record_run_time("00_x", "medium", "empty", 1, 1, 1, rec, path=path)
+
+
+def test_generated_block_needs_its_markers():
+    with pytest.raises(ValueError, match="run-times:begin"):
+        rt.with_generated_block("no markers here", "run-times", "x")
+    text = "a\n<!-- t:begin -->\nold\n<!-- t:end -->\nb"
+    assert rt.with_generated_block(text, "t", "new") == "a\n<!-- t:begin -->\nnew\n<!-- t:end -->\nb"
