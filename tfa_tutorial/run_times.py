@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .mode import describe_mode, fast_mode
 
-__all__ = ["RUN_TIMES_FILE", "load_run_times", "record_run_time", "notebook_header", "run_times_markdown",
+__all__ = ["RUN_TIMES_FILE", "load_run_times", "record_run_time", "header_text", "notebook_header", "run_times_markdown",
            "format_seconds", "with_generated_block"]
 
 RUN_TIMES_FILE = Path(__file__).with_name("run_times.json")
@@ -62,11 +62,14 @@ def _times_line(stem: str, mode: str, data: dict) -> str:
     return f"Measured run time in {name}: {', '.join(parts)} ({rec.get('machine', '?')}, {rec.get('date', '?')})."
 
 
-def notebook_header(stem: str, path: str | Path = RUN_TIMES_FILE) -> str:
-    """Print (and return) a notebook's header: the mode it runs in and its measured time there."""
-    text = describe_mode() + "\n" + _times_line(stem, "fast" if fast_mode() else "full", load_run_times(path))
-    print(text)
-    return text
+def header_text(stem: str, path: str | Path = RUN_TIMES_FILE) -> str:
+    """A notebook's header: the mode it runs in and its measured run time in that mode."""
+    return describe_mode() + "\n" + _times_line(stem, "fast" if fast_mode() else "full", load_run_times(path))
+
+
+def notebook_header(stem: str, path: str | Path = RUN_TIMES_FILE) -> None:
+    """Print :func:`header_text` (the first code cell of every notebook calls this)."""
+    print(header_text(stem, path))
 
 
 def run_times_markdown(mode: str = "fast", path: str | Path = RUN_TIMES_FILE) -> str:
