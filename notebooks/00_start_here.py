@@ -24,6 +24,8 @@
 # - the map of the course, notebook by notebook, and how long each takes;
 # - what *fast mode* changes, when it is on, and how to switch it.
 #
+# **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
+#
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
 # no CUDA device is available) and its run time measured in that mode.
 #

@@ -26,6 +26,8 @@
 # - how to check the result: class balance, prevalence, masks that match the pasted pixels, a
 #   source data set left untouched, and clear errors for a patch that cannot be applied.
 #
+# **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
+#
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
 # no CUDA device is available) and its run time measured in that mode. The full setting needs about
 # 1.3 GB of memory.

@@ -28,6 +28,8 @@
 # - the **prevalence sweep**: how many patched training images it takes before the model adopts
 #   the shortcut, and why clean test accuracy does not reveal it.
 #
+# **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
+#
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
 # no CUDA device is available) and its run time measured in that mode. With an empty cache it trains
 # 8 small models (fast mode); on cores busy with other jobs it takes several times longer.

@@ -24,6 +24,8 @@
 # - how to *measure* whether a score finds the training images that carry the shortcut
 #   (quanda's shortcut-detection AUPRC), against a random and a label-only control.
 #
+# **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
+#
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
 # no CUDA device is available) and its run time measured in that mode. The two models come from
 # notebook 02's cache, or are trained here if the cache is empty.

@@ -30,6 +30,8 @@
 # - what our measurements over three seeds say about where TFA does and does not find the
 #   shortcut, whether any map follows the *test* image (the two-patch experiment) — and why.
 #
+# **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
+#
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
 # no CUDA device is available) and its run time measured in that mode. Section 6 reads the evidence
 # over seeds from `docs/results.json` (`benchmarks/results.py` recomputes it in about an hour).

@@ -31,6 +31,8 @@
 # - how to do the same from code with `ExplorerState`, and how to run the explorer as a
 #   standalone app with Voilà.
 #
+# **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
+#
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
 # no CUDA device is available) and its run time measured in that mode. The first run also builds the
 # gradient index of the training set and caches it.

@@ -27,6 +27,8 @@
 # - the paper's **one-step faithfulness test** (insertion and deletion of the top-k pixels) for
 #   TFA against the two-step baseline.
 #
+# **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
+#
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
 # no CUDA device is available) and its run time measured in that mode. With an empty cache most of
 # the time goes into six retrainings; in the full setting use a GPU.

@@ -29,6 +29,8 @@
 # - how this **global** view compares with TFA's **test-specific** one on the same test image, and
 #   when each is the better tool; and the explorer's *neural features* toggle.
 #
+# **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
+#
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
 # no CUDA device is available) and its run time measured in that mode. The models come from notebook
 # 02's cache and the gradient index from notebook 05's.

@@ -376,11 +376,15 @@ def test_ex05_top_opponent(check, capsys):
     x_test = dataset(n=1, hw=8, k=1, seed=4).images[0]
     with torch.no_grad():
         y_hat = model(x_test[None].double()).argmax(1)
-    s = cos_loop(model, train.images.double(), train.labels, x_test[None].double(), y_hat)[0]
-    assert_passes(capsys, check.ex05_top_opponent, int(s.argmin()), model, train, x_test)
-    assert_fails(capsys, check.ex05_top_opponent, int(s.argmax()), model, train, x_test, hint="top proponent")
+    y_true = (int(y_hat) + 1) % int(train.labels.max() + 1)  # a misclassified test image
+    s = cos_loop(model, train.images.double(), train.labels, x_test[None].double(), torch.tensor([y_true]))[0]
+    s_pred = cos_loop(model, train.images.double(), train.labels, x_test[None].double(), y_hat)[0]
+    assert int(s.argmin()) != int(s_pred.argmin())  # the fixture tells the two answers apart
+    assert_passes(capsys, check.ex05_top_opponent, int(s.argmin()), model, train, x_test, y_true)
+    assert_fails(capsys, check.ex05_top_opponent, int(s_pred.argmin()), model, train, x_test, y_true, hint="predicted label")
+    assert_fails(capsys, check.ex05_top_opponent, int(s.argmax()), model, train, x_test, y_true, hint="top proponent")
     other = int(s.argsort()[len(s) // 2])
-    assert_fails(capsys, check.ex05_top_opponent, other, model, train, x_test, hint="lowest")
+    assert_fails(capsys, check.ex05_top_opponent, other, model, train, x_test, y_true, hint="lowest")
 
 
 # ------------------------------------------------------------------------- (b) files

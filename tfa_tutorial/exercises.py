@@ -503,21 +503,30 @@ class Checks:
         return self._done(name, False, "call T.grad_cos twice: test_targets=None (predicted label) and the true label "
                                        "as a [1] tensor; then the share of the top-k's training labels equal to the target class")
 
-    def ex05_top_opponent(self, index, model, train: ImageDataset, x_test: torch.Tensor) -> CheckResult:
-        """The most harmful training image (lowest Grad-Cos, predicted label) for one test image,
-        as an index into ``train``."""
+    def ex05_top_opponent(self, index, model, train: ImageDataset, x_test: torch.Tensor, y_true) -> CheckResult:
+        """The most harmful training image for a misclassified test image, as an index into
+        ``train``: the strongest opponent of the **true** label (lowest Grad-Cos when the test loss
+        uses ``y_true``). A training step on it raises the loss of the right answer, i.e. pushes the
+        model towards its error. (The strongest opponent of the *predicted* label does the opposite:
+        it pushes away from the error.)"""
         name = "ex05_top_opponent"
         if (unanswered := self._unanswered(name, index)) is not None:
             return unanswered
-        s = grad_cos(model, train.images, train.labels, x_test[None])[0]
+        s = grad_cos(model, train.images, train.labels, x_test[None], torch.tensor([int(y_true)]))[0]
         ref = int(s.argmin())
         i = _as_int(index)
         if i == ref:
-            return self._done(name, True, f"correct: Grad-Cos {float(s[ref]):+.2f}; a training step on it would raise this test loss")
+            return self._done(name, True, f"correct: Grad-Cos {float(s[ref]):+.2f} for the true label; a training step on "
+                                          "it would raise the loss of the right answer")
+        s_pred = grad_cos(model, train.images, train.labels, x_test[None])[0]
+        if i == int(s_pred.argmin()):
+            return self._done(name, False, "that is the strongest opponent of the predicted label: it pushes the model away "
+                                           "from its error. Harmful means opposing the true label: pass it to T.grad_cos")
         if i == int(s.argmax()):
-            return self._done(name, False, "that is the top proponent (highest score); an opponent has the lowest score")
-        return self._done(name, False, "score the test image against the training images with T.grad_cos and take the index "
-                                       "of the lowest (most negative) score")
+            return self._done(name, False, "that is the top proponent of the true label (highest score); an opponent has the "
+                                           "lowest score")
+        return self._done(name, False, "score the test image against the training images with T.grad_cos for the true "
+                                       "label and take the index of the lowest (most negative) score")
 
 
     # ------------------------------------------------------------------ 06 from diagnosis to fix

@@ -71,23 +71,26 @@ check.ex05_label_choice(shares, model, train, x_test, y_true, target)
 # %% [markdown]
 # ## Exercise 2 · The most harmful training image
 #
-# An **opponent** has a negative Grad-Cos: one training step on it would *raise* this test
-# image's loss (for the predicted label). Find the strongest opponent in the slice — an index into
-# `train` — and look at it: what class is it, and does it carry the patch?
+# An **opponent** has a negative Grad-Cos: one training step on it would *raise* the test loss
+# of the label being explained. For a misclassified image, the harmful training images are the
+# opponents of the **true** label: they push the model away from the right answer, towards its
+# error. (The opponents of the *predicted* label do the opposite: they push away from the error.)
+# Find the strongest opponent of the true label `y_true` in the slice — an index into `train` —
+# and look at it: what class is it, and does it carry the patch?
 
 # %%
 # BEGIN SOLUTION
 #> worst = ...  # an index into train
-s = T.grad_cos(model, train.images, train.labels, x_test[None])[0]
+s = T.grad_cos(model, train.images, train.labels, x_test[None], torch.tensor([y_true]))[0]
 worst = int(s.argmin())
 # END SOLUTION
-check.ex05_top_opponent(worst, model, train, x_test)
+check.ex05_top_opponent(worst, model, train, x_test, y_true)
 
 # %%
 if check.results.get("ex05_top_opponent"):
     fig, axes = plt.subplots(1, 2, figsize=(4.4, 2.4))
     show_image(axes[0], x_test, f"test: {classes[y_true]}\n→ {classes[pred]}", mask=exp.patched_test.masks[j])
-    show_image(axes[1], train.images[worst], f"top opponent: {classes[int(train.labels[worst])]}"
+    show_image(axes[1], train.images[worst], f"top opponent of the true label:\n{classes[int(train.labels[worst])]}"
                + ("\n(patched)" if train.patched[worst] else ""))
     plt.show()
 
