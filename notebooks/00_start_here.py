@@ -235,5 +235,17 @@ c.check("fast mode trains on fewer images and epochs than the full setting",
 c.summary()
 
 # %% [markdown]
+# ## Summary
+#
+# - TFA asks which *regions of which training images* drove a test prediction: it combines a
+#   training-data attribution score (which training images) with feature attribution on the
+#   training image (which regions).
+# - Your setup works when the claims above are all ✓: PyTorch computes correctly on the chosen
+#   device and Fashion-MNIST loads offline.
+# - Without a CUDA GPU the course runs in fast mode; `T.set_fast_mode(...)` switches it.
+#
+# **Exercises:** [`exercises/00_start_here.ipynb`](../exercises/00_start_here.ipynb) (answers are
+# checked automatically; hints never give the answer).
+#
 # **Next:** [01 · Patch injection](01_patch_injection.ipynb) plants the shortcut that the rest of
 # the course explains.

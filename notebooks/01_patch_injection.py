@@ -307,5 +307,16 @@ c.check("the tutorial's patch is quanda's MNIST-style square, on half of the T-s
 c.summary()
 
 # %% [markdown]
+# ## Summary
+#
+# - A `PatchSpec` describes the shortcut; `inject_patch` pastes it on a seeded share of one class
+#   and keeps, for every image, a `patched` flag and a pixel mask — the ground truth that every
+#   later measurement compares against.
+# - `patch_all` builds the patched test set that measures the shortcut.
+# - Check what you planted: prevalence, masks that match the pasted pixels, and an untouched source.
+#
+# **Exercises:** [`exercises/01_patch_injection.ipynb`](../exercises/01_patch_injection.ipynb)
+# (answers are checked automatically; hints never give the answer).
+#
 # **Next:** [02 · Shortcut training](02_shortcut_training.ipynb) trains a model on this patched
 # data and measures whether it learned the square instead of the garment.

@@ -270,5 +270,16 @@ c.check("sweep: at the highest prevalence clean test accuracy drops below the no
 c.summary()
 
 # %% [markdown]
-# **Next:** notebook 03 computes per-sample gradients and ranks the training images by Grad-Cos
-# to find the ones behind a flipped prediction.
+# ## Summary
+#
+# - Clean test accuracy hides a shortcut; the **flip rate** on patched test images of other classes
+#   reveals it, and the clean model (same seed, no patch) is its control.
+# - The prevalence sweep shows how many patched training images it takes before the model adopts
+#   the shortcut.
+# - The flipped test images are what the rest of the course explains.
+#
+# **Exercises:** [`exercises/02_shortcut_training.ipynb`](../exercises/02_shortcut_training.ipynb)
+# (answers are checked automatically; hints never give the answer).
+#
+# **Next:** [03 · Per-sample gradients and Grad-Cos](03_per_sample_gradients_and_gradcos.ipynb)
+# ranks the training images by Grad-Cos to find the ones behind a flipped prediction.

@@ -185,3 +185,19 @@ c.check("Grad-Dot ranks patched images far worse than Grad-Cos", auprc["Grad-Dot
 c.check("patched training images have smaller gradients than unpatched ones",
         norms[p2].median() < norms[~p2].median())
 c.summary()
+
+# %% [markdown]
+# ## Summary
+#
+# - `torch.func` computes per-sample gradients for a whole batch in one call, equal to a plain
+#   per-example loop.
+# - Grad-Cos ranks the patched training images first for a flipped test image, far above the random
+#   and label-only controls; Grad-Dot, dominated by large gradients, does not.
+# - Retrieval works: the training images are found. Which *regions* of them matter is the next
+#   question.
+#
+# **Exercises:** [`exercises/03_per_sample_gradients_and_gradcos.ipynb`](../exercises/03_per_sampl
+# e_gradients_and_gradcos.ipynb) (answers are checked automatically; hints never give the answer).
+#
+# **Next:** [04 · Training feature attribution](04_training_feature_attribution.ipynb) computes
+# maps on the retrieved training images and tests whether they point at the patch.

@@ -371,3 +371,21 @@ gxi6 = "TFA-Cos · gradient × input"
 c.check("TFA gradient × input follows the test image's patch a little: specificity above 0.05 and twice its clean-model control",
         sp[gxi6][0] > 0.05 and sp[gxi6][0] > 2 * sp[gxi6][1], f"{sp[gxi6][0]:+.2f} vs clean {sp[gxi6][1]:+.2f}")
 c.summary()
+
+# %% [markdown]
+# ## Summary
+#
+# - A TFA map is the gradient of the Grad-Cos score with respect to the training image; it can be
+#   checked exactly against a closed form.
+# - An explanation is tested against the known patch **with controls**: the clean model, the input
+#   itself as a map, a random map. The model-specific gain (shortcut minus clean model) is the
+#   number that counts.
+# - In our setting, the paper's SmoothGrad map does not localise the patch better than its
+#   clean-model control, and the two-step baseline localises it better than every TFA variant (the
+#   claims above give this run's numbers; `docs/results.md` the evidence over seeds).
+#
+# **Exercises:** [`exercises/04_training_feature_attribution.ipynb`](../exercises/04_training_feat
+# ure_attribution.ipynb) (answers are checked automatically; hints never give the answer).
+#
+# **Next:** [05 · Interactive explorer](05_interactive_explorer.ipynb) lets you browse harmful
+# training regions with widgets.

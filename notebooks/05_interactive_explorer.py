@@ -562,3 +562,20 @@ c.check("changing only display settings recomputes no map and no score", redraw_
 c.check("a bad choice gives a message, not an exception", bool(refused.message) and refused.test is not None,
         refused.message)
 c.summary()
+
+# %% [markdown]
+# ## Summary
+#
+# - The explorer shows, for one test image, its top proponents and opponents by Grad-Cos and a map
+#   on each; its default map is the one that localised the patch best in the stored evidence.
+# - Harmful training regions: take a test image the patch flips, explain its *true* label, and look
+#   at the opponents.
+# - Display settings are free; changing the test image, the score, the label, k or the map method
+#   recomputes. `ExplorerState` does the same from code.
+#
+# **Exercises:**
+# [`exercises/05_interactive_explorer.ipynb`](../exercises/05_interactive_explorer.ipynb) (answers
+# are checked automatically; hints never give the answer).
+#
+# **Next:** [06 · From diagnosis to fix](06_from_diagnosis_to_fix.ipynb) acts on the flagged
+# training images and retrains.

@@ -374,3 +374,21 @@ c.check("no map beats random pixels at every k in both insertion and deletion: t
         all((ins[n] < 0).any() or (dele[n] < 0).any() for n in (*value_maps, "TFA SmoothGrad (paper)")),
         "min advantages " + ", ".join(f"{min(ins[n].min(), dele[n].min()):+.4f}" for n in (*value_maps, "TFA SmoothGrad (paper)")))
 c.summary()
+
+# %% [markdown]
+# ## Summary
+#
+# - Flagging the proponents of wrong predictions and the opponents of true labels finds the
+#   patched training images far above chance.
+# - Removing the flagged images, then retraining, removes most of the shortcut; compare with random
+#   removal and the oracle in the table above. Repairing only the flagged pixels depends on how
+#   much of the patch the map covers.
+# - The one-step faithfulness test supports none of the maps here (the claims above give this
+#   run's numbers).
+#
+# **Exercises:**
+# [`exercises/06_from_diagnosis_to_fix.ipynb`](../exercises/06_from_diagnosis_to_fix.ipynb)
+# (answers are checked automatically; hints never give the answer).
+#
+# **Next:** [07 · Neural features](07_neural_features.ipynb) reads the same model through its
+# neurons, the global view.

@@ -457,3 +457,27 @@ c.check("negative result: the patch neuron is among the top-3 drivers of only a 
 c.check("the top driving neuron's map on the flipped test image sits more on the patch than chance",
         top1_on_patch > 1.2 * area, f"mass {top1_on_patch:.2f} vs area {area:.2f}")
 c.summary()
+
+# %% [markdown]
+# ## Summary
+#
+# - Neural features give a **global** view: which neurons the model uses for a class, and what
+#   they respond to, from activations and masks.
+# - TFA gives a **test-specific** view: which training images, and which of their regions, drove
+#   one prediction.
+# - Both views come with controls (clean model, random mask of equal mass); neither is evidence
+#   without them.
+#
+# **Exercises:** [`exercises/07_neural_features.ipynb`](../exercises/07_neural_features.ipynb)
+# (answers are checked automatically; hints never give the answer).
+#
+# ## Course conclusion
+#
+# The course planted a shortcut with a known location, trained a model that learned it, and asked
+# whether training feature attribution finds it. Grad-Cos finds the training images that carry the
+# shortcut. The paper's map of *where* in those images did not beat its controls in our setting,
+# while simpler baselines did; a fix driven by the flagged images removed most of the shortcut.
+# The method to take away is the protocol: plant or know a ground truth, compare every map with a
+# clean model, the input itself and a random map, and believe only the gains that survive. The
+# evidence over seeds is in `docs/results.md`; the [glossary](../docs/glossary.md) collects the
+# terms.
