@@ -1,0 +1,70 @@
+"""Numbers that the README and the teacher's guide quote over seeds ("mean ± sd") must be numbers
+that docs/results.json holds: when the evidence is recomputed, a stale quote fails here."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tfa_tutorial.evidence import aggregate_seeds, format_mean_sd, load_results, localisation_over_seeds
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ["README.md", "docs/teachers_guide.md"]
+MEAN_SD = re.compile(r"[+\-−]?\d+\.\d+(?:e-?\d+)? ± \d+\.\d+(?:e-?\d+)?")
+
+
+def _leaves(tree, out: list) -> list:
+    if isinstance(tree, dict):
+        if {"mean", "sd", "n", "values"} <= set(tree):
+            out.append(tree)
+        else:
+            for v in tree.values():
+                _leaves(v, out)
+    return out
+
+
+def stored_aggregates(db: dict) -> set[str]:
+    """Every aggregate over seeds in ``db``, written as the docs write them (2–4 digits, signed
+    or not, small values in scientific notation)."""
+    leaves: list = []
+    for section, configs in db.items():
+        if section.startswith("_") or not isinstance(configs, dict):
+            continue
+        for runs in configs.values():
+            seeds = sorted((s for s in runs if str(s).isdigit()), key=int) if isinstance(runs, dict) else []
+            if len(seeds) < 2:
+                continue
+            _leaves(aggregate_seeds([runs[s] for s in seeds]), leaves)
+            if section == "evidence":
+                _leaves(localisation_over_seeds({s: runs[s] for s in seeds}), leaves)
+    return {format_mean_sd(leaf, digits=d, signed=sg, small=sm)
+            for leaf in leaves for d in (2, 3, 4) for sg in (False, True) for sm in (False, True)}
+
+
+@pytest.fixture(scope="module")
+def known() -> set[str]:
+    return stored_aggregates(load_results())
+
+
+@pytest.mark.parametrize("doc", DOCS)
+def test_quoted_mean_sd_values_are_stored_results(doc, known):
+    text = (ROOT / doc).read_text()
+    unknown = unknown_quotes(text, known)
+    assert not unknown, (f"{doc} quotes {len(unknown)} mean ± sd value(s) that docs/results.json does not hold "
+                         f"(stale after a rerun of benchmarks/results.py?): {unknown[:10]}")
+
+
+def unknown_quotes(text: str, known: set[str]) -> list[str]:
+    return [q for q in MEAN_SD.findall(text) if q.replace("−", "-") not in known]
+
+
+def test_the_check_can_fail(known):
+    """A stored value passes; the same value with its mean shifted by one hundredth, or a made-up
+    value, is caught."""
+    some = sorted(q for q in known if re.fullmatch(r"0\.\d\d ± 0\.\d\d", q))
+    assert some, "no two-digit aggregate in docs/results.json"
+    assert unknown_quotes(f"we measured {some[0]} here", known) == []
+    shifted = [f"{float(q.split(' ± ')[0]) + 0.01:.2f} ± {q.split(' ± ')[1]}" for q in some]
+    assert any(unknown_quotes(s, known) for s in shifted)
+    assert unknown_quotes("flip rate 9.99 ± 9.99", known) == ["9.99 ± 9.99"]
