@@ -269,12 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {status}: {seconds:.1f} s wall, {cpu:.1f} s CPU, peak {peak_mb:.0f} MB {message}",
               file=sys.stderr, flush=True)
 
-    if args.record and mode == "fast":
-        from tfa_tutorial.run_times import run_times_markdown, with_generated_block
-
-        readme = ROOT / "README.md"
-        readme.write_text(with_generated_block(readme.read_text(), "run-times", run_times_markdown("fast")))
-        print(f"recorded in tfa_tutorial/run_times.json; README.md's run-time table regenerated", file=sys.stderr)
+    if args.record:
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "render_docs.py")], check=True, cwd=ROOT)
 
     print("\n| notebook | mode | status | wall time (s) | kernel CPU time (s) | peak memory (MB) |")
     print("|---|---|---|---:|---:|---:|")

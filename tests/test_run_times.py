@@ -4,22 +4,48 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from tfa_tutorial import run_times as rt
+from tfa_tutorial.course_plan import COURSE, course_plan_markdown, reading_estimate
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_STEMS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"))
 
 
-def test_readme_table_is_generated_from_the_stored_times():
-    readme = (ROOT / "README.md").read_text()
-    assert rt.with_generated_block(readme, "run-times", rt.run_times_markdown("fast")) == readme, (
-        "README's run-time table differs from tfa_tutorial/run_times.json: rerun "
-        "scripts/run_notebooks.py --fast --record ... (or regenerate the block)")
+def test_generated_doc_blocks_are_up_to_date():
+    """README's run-time table and the teacher's guide's course plan equal what their sources
+    render to (python scripts/render_docs.py rewrites them)."""
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "render_docs.py"), "--check"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_course_plan_covers_every_notebook_and_fits_the_class():
+    assert [stem for stem, _ in COURSE] == NOTEBOOK_STEMS
+    plan = course_plan_markdown()
+    in_class = sum(reading_estimate(ROOT / "notebooks" / f"{s}.ipynb")["minutes"] for s, w in COURSE if w == "in class")
+    assert in_class <= 90, f"the in-class notebooks need {in_class:.0f} min of reading"
+    assert f"{in_class:.0f} min in class" in plan
+
+
+def test_reading_estimate_formula(tmp_path):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(" ".join(["word"] * 300)),
+                nbformat.v4.new_code_cell("a = 1\n# a comment\nb = 2\n\nc = 3")]
+    nb.cells[1].outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="})]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    est = reading_estimate(path)
+    assert (est["words"], est["code_lines"], est["figures"]) == (300, 3, 1)
+    assert est["minutes"] == pytest.approx(300 / 150 + 3 * 2 / 60 + 1)
 
 
 def test_every_notebook_has_fast_mode_times_and_prints_its_header():

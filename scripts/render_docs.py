@@ -1,0 +1,52 @@
+#!/usr/bin/env python
+"""Regenerate the generated blocks of the docs from their single sources.
+
+    python scripts/render_docs.py            # rewrite the blocks
+    python scripts/render_docs.py --check    # exit 1 if a block is out of date
+
+- README.md, ``run-times``: the stored notebook run times (``tfa_tutorial/run_times.json``);
+- docs/teachers_guide.md, ``course-plan``: reading estimates of the executed notebooks and the
+  stored run times (``tfa_tutorial/course_plan.py``).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tfa_tutorial.course_plan import course_plan_markdown  # noqa: E402
+from tfa_tutorial.run_times import run_times_markdown, with_generated_block  # noqa: E402
+
+
+def blocks() -> list[tuple[Path, str, str]]:
+    """``(file, block name, content)`` of every generated block."""
+    return [
+        (ROOT / "README.md", "run-times", run_times_markdown("fast")),
+        (ROOT / "docs" / "teachers_guide.md", "course-plan", course_plan_markdown(ROOT / "notebooks")),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only report blocks that are out of date")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, name, content in blocks():
+        text = path.read_text()
+        new = with_generated_block(text, name, content)
+        if new != text:
+            stale.append(f"{path.relative_to(ROOT)} ({name})")
+            if not args.check:
+                path.write_text(new)
+    if args.check and stale:
+        print("out of date (run python scripts/render_docs.py): " + ", ".join(stale))
+        return 1
+    print(("rewrote: " + ", ".join(stale)) if stale else "all generated blocks are up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
