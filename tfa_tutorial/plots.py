@@ -1,8 +1,10 @@
 """Matplotlib figures for the notebooks: image grids, signed map overlays, ranked training images.
 
-Views only: every number shown is computed by the numeric core and passed in. Signed maps are
-drawn red (+, supports the score) / blue (−), symmetric around 0, each panel scaled to its own
-maximum |value| unless ``vmax`` is given. Masks are drawn as a green outline.
+Views only: every number shown is computed by the numeric core and passed in. One style for map
+figures: signed maps are drawn red (+, supports the score) / blue (−) on a colour scale symmetric
+around 0; in :func:`map_rows` each row (one method) shares one scale with a colour bar, and the
+maps are drawn on their own (not over the image, so a white patch cannot be mistaken for zero),
+with the patch as a green outline. Text is at least 9 pt.
 """
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["to_display", "show_image", "show_map", "image_grid", "map_rows", "bar_table"]
+__all__ = ["to_display", "show_image", "show_map", "image_grid", "map_rows", "bar_table", "FONT"]
+
+FONT = 9  # the smallest text size of every figure
 
 
 def to_display(img: torch.Tensor) -> np.ndarray:
@@ -36,7 +40,7 @@ def show_image(ax, img, title: str | None = None, mask=None):
     ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=1)
     _outline(ax, mask)
     if title:
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=FONT)
     ax.set_xticks([])
     ax.set_yticks([])
 
@@ -54,7 +58,7 @@ def show_map(ax, m, img=None, title: str | None = None, mask=None, vmax: float |
         im = ax.imshow(m, cmap="hot", vmin=0, vmax=v, alpha=alpha if img is not None else 1.0)
     _outline(ax, mask)
     if title:
-        ax.set_title(title, fontsize=8)
+        ax.set_title(title, fontsize=FONT)
     ax.set_xticks([])
     ax.set_yticks([])
     return im
@@ -71,18 +75,25 @@ def image_grid(images, titles: Sequence[str] | None = None, masks=None, ncols: i
         else:
             ax.axis("off")
     if suptitle:
-        fig.suptitle(suptitle, fontsize=10)
+        fig.suptitle(suptitle, fontsize=FONT + 1)
     fig.tight_layout()
     return fig
 
 
-def map_rows(images, rows: dict, col_titles: Sequence[str] | None = None, masks=None, size: float = 1.5,
-             suptitle: str | None = None, signed: bool = True, first_col=None, first_col_title: str = ""):
+def map_rows(images, rows: dict, col_titles: Sequence[str] | None = None, masks=None, size: float = 1.6,
+             suptitle: str | None = None, signed: bool = True, first_col=None, first_col_title: str = "",
+             overlay: bool = False):
     """One row per method: ``rows = {"TFA": maps[B,H,W], ...}`` over the images ``[B, C, H, W]``,
-    shown above them; optionally a first column (e.g. the test image) on the image row."""
+    shown above them; optionally a first column (e.g. the test image) on the image row.
+
+    Each row shares one colour scale (symmetric around 0 for signed maps) over its B maps, shown
+    by a colour bar at the row's end, so that a map's strength can be compared across images.
+    Maps are drawn on their own unless ``overlay`` (then over the gray image, 60% opaque); the
+    patch masks are outlined in green on every panel."""
     b = len(images)
     extra = 1 if first_col is not None else 0
-    fig, axes = plt.subplots(1 + len(rows), b + extra, figsize=(size * (b + extra), size * (1 + len(rows)) + 0.4), squeeze=False)
+    fig, axes = plt.subplots(1 + len(rows), b + extra, figsize=(size * (b + extra) + 0.9, size * (1 + len(rows)) + 0.6),
+                             squeeze=False, layout="constrained")
     if extra:
         show_image(axes[0, 0], first_col, first_col_title)
         for ax in axes[1:, 0]:
@@ -90,31 +101,39 @@ def map_rows(images, rows: dict, col_titles: Sequence[str] | None = None, masks=
     for j in range(b):
         show_image(axes[0, j + extra], images[j], col_titles[j] if col_titles else None, None if masks is None else masks[j])
     for r, (name, maps) in enumerate(rows.items(), start=1):
+        maps = torch.as_tensor(maps).detach().cpu().float()
+        vmax = float(maps.abs().max()) or 1.0
         for j in range(b):
-            show_map(axes[r, j + extra], maps[j], images[j], mask=None if masks is None else masks[j], signed=signed)
-        axes[r, extra].set_ylabel(name, fontsize=8)
+            im = show_map(axes[r, j + extra], maps[j], images[j] if overlay else None, mask=None if masks is None else masks[j],
+                          signed=signed, vmax=vmax, alpha=0.6)
+        axes[r, extra].set_ylabel(name, fontsize=FONT)
         axes[r, extra].yaxis.label.set_visible(True)
+        cbar = fig.colorbar(im, ax=list(axes[r, extra:]), shrink=0.9, pad=0.01)
+        cbar.ax.tick_params(labelsize=FONT)
+        cbar.ax.yaxis.get_offset_text().set_fontsize(FONT)
     if suptitle:
-        fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout()
+        fig.suptitle(suptitle, fontsize=FONT + 2)
     return fig
 
 
 def bar_table(table: dict, metric: str, chance: float | None = None, title: str = "", ylabel: str | None = None):
-    """Grouped bars: ``table = {method: {"patched": value, "clean": value}}`` for one metric."""
+    """Grouped bars: ``table = {method: {"patched": value, "clean": value}}`` for one metric, each
+    bar labelled with its value."""
     names = list(table)
     groups = list(next(iter(table.values())))
     x = np.arange(len(names))
     w = 0.8 / len(groups)
-    fig, ax = plt.subplots(figsize=(min(0.8 * len(names) + 2, 11), 3.4))
+    fig, ax = plt.subplots(figsize=(min(0.9 * len(names) + 3.5, 12), 3.6))
     for g, grp in enumerate(groups):
-        ax.bar(x + g * w - 0.4 + w / 2, [table[n][grp] for n in names], w, label=grp)
+        bars = ax.bar(x + g * w - 0.4 + w / 2, [table[n][grp] for n in names], w, label=grp)
+        ax.bar_label(bars, fmt="%.2f", fontsize=FONT, padding=1)
     if chance is not None:
         ax.axhline(chance, color="k", ls="--", lw=1, label="chance (mask area)")
     ax.set_xticks(x)
-    ax.set_xticklabels(names, rotation=20, ha="right", fontsize=8)
+    ax.set_xticklabels(names, rotation=20, ha="right", fontsize=FONT)
     ax.set_ylabel(ylabel or metric)
     ax.set_title(title or metric)
-    ax.legend(fontsize=8)
+    ax.margins(y=0.15)  # room for the value labels
+    ax.legend(fontsize=FONT, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     return fig
