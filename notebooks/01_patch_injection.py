@@ -285,7 +285,8 @@ for what, make in bad_specs.items():
 # ## What we showed
 #
 # Each sentence is checked on the numbers measured above (under `TFA_STRICT=1` a false sentence
-# stops the notebook).
+# stops the notebook). Properties that hold by construction (the source is never mutated, bad
+# specs are refused) are tested by the package's test suite, not claimed here.
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -297,13 +298,6 @@ c.check("patching leaves labels and class balance unchanged",
         torch.equal(patched.labels, train.labels), f"{int(counts.min())}-{int(counts.max())} images per class")
 c.check("the masks are exact ground truth: no pixel changed outside them",
         changed_outside_mask == 0, f"{changed_outside_mask} pixels outside")
-c.check("the source data set is not mutated", source_unchanged, "fingerprint unchanged")
-c.check("patch_all patches every test image", all_patched, f"{len(patched_test)} of {len(test)}")
-c.check("every invalid spec raises a clear error", len(errors) == len(bad_specs),
-        f"{len(errors)} of {len(bad_specs)} refused")
-c.check("the tutorial's patch is quanda's MNIST-style square, on half of the T-shirts",
-        same_square and spec.prevalence == 0.5,
-        f"{spec.height}×{spec.width} value {spec.value} at {spec.location}, prevalence {spec.prevalence:g} vs {quanda.prevalence:g}")
 c.summary()
 
 # %% [markdown]
