@@ -222,15 +222,20 @@ ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9)
 fig.tight_layout()
 plt.show()
 
-# %% [markdown]
-# Read the plot from left to right. With no patched training images the square is just noise to
-# the model: patched test images are classified almost as well as clean ones. As the prevalence
-# grows, the flip rate rises and the accuracy on patched images falls, until most patched images
-# are called T-shirt/top. The blue line, clean test accuracy, hardly moves up to the point of
-# adoption: **a standard test set does not reveal the shortcut**. Only at the highest prevalence
-# does clean accuracy drop, because almost no unpatched T-shirt is left to learn the garment from;
-# that is why the tutorial's preset stays at half of the T-shirts. The next notebooks look for
-# the shortcut where it was learned: in the training data.
+# %%
+from IPython.display import Markdown, display
+
+none = sweep[0]  # prevalence 0: no training image carries the patch
+display(Markdown(
+    "Read the plot from left to right. With no patched training images the square is not a shortcut, "
+    "but it still covers part of the garment: accuracy falls from "
+    f"{none['clean_acc']:.2f} on clean test images to {none['patched_acc_other']:.2f} on patched ones of the "
+    f"other classes, while the flip rate stays at {none['flip_rate']:.2f}. As the prevalence grows, the flip rate "
+    "rises and the accuracy on patched images falls, until most patched images are called "
+    f"{classes[target]}. The blue line, clean test accuracy, hardly moves up to the point of adoption: "
+    "**a standard test set does not reveal the shortcut**. At the highest prevalence clean accuracy drops, "
+    "because few unpatched T-shirts are left to learn the garment from; that is why the tutorial's preset stays "
+    "at half of the T-shirts. The next notebooks look for the shortcut where it was learned: in the training data."))
 
 # %% [markdown]
 # ## What we showed
