@@ -102,16 +102,17 @@ for c, v in zip(top_idx.tolist(), top_val.tolist()):
 
 # %%
 def neuron_rows(model, lay, neurons, acts, n_img=7, title=""):
-    fig, axes = plt.subplots(len(neurons), n_img, figsize=(1.45 * n_img, 1.55 * len(neurons) + 0.4), squeeze=False)
+    fig, axes = plt.subplots(len(neurons), n_img, figsize=(1.5 * n_img + 0.8, 1.75 * len(neurons) + 0.5), squeeze=False,
+                             layout="constrained")
     for r, c in enumerate(neurons):
         top = NF.top_activating(acts, c, n_img)
         maps = NF.activation_maps(model, exp.train.images[top], c, lay)
         for j, i in enumerate(top.tolist()):
-            show_map(axes[r, j], maps[j], exp.train.images[i], mask=exp.train.masks[i], signed=False, vmax=1, alpha=0.6,
-                     title=f"#{i} {exp.classes[int(exp.train.labels[i])][:9]}")
+            im = show_map(axes[r, j], maps[j], exp.train.images[i], mask=exp.train.masks[i], signed=False, vmax=1,
+                          alpha=0.6, title=f"#{i}\n{exp.classes[int(exp.train.labels[i])]}")
         axes[r, 0].set_ylabel(f"neuron {c}", fontsize=9)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.colorbar(im, ax=axes, shrink=0.5, label="activation map (scaled to [0, 1])")
+    fig.suptitle(title, fontsize=11)
     return fig
 
 
