@@ -124,11 +124,12 @@ def check_flags(flags, name: str, length: int | None = None) -> torch.Tensor:
     return t
 
 
-def check_index(value, n: int, what: str) -> int:
+def check_index(value, n: int, what: str = "training index", items: str = "training images") -> int:
     """``value`` as an int index in ``[0, n)`` (NumPy integers and 0-d integer tensors accepted);
-    a ValueError otherwise, in the explorer's words: "<what> i is out of range: there are n ..."."""
+    a ValueError otherwise, in the explorer's words: "training index 99 is out of range: there
+    are 6 training images (0–5)"."""
     if not _is_integer(value) or not 0 <= int(value) < n:
-        raise ValueError(f"{what} {value!r} is out of range: there are {n} ({'0–' + str(n - 1) if n else 'none'})")
+        raise ValueError(f"{what} {value!r} is out of range: there are {n} {items} (0–{n - 1})")
     return int(value)
 
 _STATEFUL = (nn.modules.batchnorm._BatchNorm, nn.Dropout, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
