@@ -35,7 +35,7 @@ ScalarFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def noise_sigma(x: torch.Tensor, noise: float, noise_range: float | None = None) -> torch.Tensor:
     """Absolute SmoothGrad σ per image ``[B, 1, 1, 1]``: ``noise`` × input range."""
-    noise = check_real(noise, "noise (SmoothGrad σ as a fraction of the input range)", 0)
+    noise = check_real(noise, "noise", 0)
     if noise_range is not None:
         noise_range = check_real(noise_range, "noise_range", 0)
         return torch.full((x.shape[0],) + (1,) * (x.ndim - 1), noise * noise_range, dtype=x.dtype, device=x.device)
@@ -155,7 +155,7 @@ def attribute(
     if n_samples and method not in ("gradient", "gradient_x_input"):
         raise ValueError(f"n_samples (SmoothGrad) applies to 'gradient' and 'gradient_x_input', not {method!r}")
     chunk_size = check_int(chunk_size, "chunk_size")
-    noise = check_real(noise, "noise (SmoothGrad σ as a fraction of the input range)", 0)
+    noise = check_real(noise, "noise", 0)
     fill = check_real(fill, "occlusion fill")
     if seed is not None:
         seed = check_int(seed, "seed", None)

@@ -72,7 +72,7 @@ from .score_vectors import score_vector
 from .scores import gradient_scores
 from .tfa import tda_score_fn
 from .training import predict
-from .validation import _is_integer, check_finite, check_index, check_int, check_model_ready, check_real, check_unit_images, num_classes
+from .validation import is_whole_number, check_finite, check_index, check_int, check_model_ready, check_real, check_unit_images, num_classes
 
 __all__ = [
     "SCORES",
@@ -833,8 +833,8 @@ class ExplorerState:
         """Exact scores ``[len(indices)]`` of these training images for the current (or given)
         test image, label and score (streamed with :func:`tfa_tutorial.gradient_scores`; cached)."""
         s = settings or self.settings
-        indices = indices.tolist() if hasattr(indices, "tolist") and not _is_integer(indices) else indices
-        if _is_integer(indices):
+        indices = indices.tolist() if hasattr(indices, "tolist") and not is_whole_number(indices) else indices
+        if is_whole_number(indices):
             raise ValueError(f"indices must be a list of training indices, got the single index {indices!r}: use [{indices!r}]")
         return self._exact_for(s, self._test_info(s).target, [check_index(i, self.n_train) for i in indices])
 
@@ -973,7 +973,7 @@ class ExplorerState:
 
 
 def _is_int(v) -> bool:
-    return _is_integer(v)
+    return is_whole_number(v)
 
 
 def _is_real(v) -> bool:

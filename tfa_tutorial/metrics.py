@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad
 
-from .validation import NonFiniteError, check_finite, check_flags, check_inputs_targets, check_int, check_model_ready, check_real
+from .validation import NonFiniteError, check_finite, check_flags, check_inputs_targets, check_int, check_model_ready, check_real, is_whole_number
 
 __all__ = [
     "average_precision",
@@ -178,9 +178,12 @@ def one_step_test(
     if maps.shape != (train_inputs.shape[0],) + tuple(train_inputs.shape[-2:]):
         raise ValueError(f"maps must be [B, H, W] = {(train_inputs.shape[0],) + tuple(train_inputs.shape[-2:])}, got {tuple(maps.shape)}")
     n_pix = maps[0].numel()
-    ks = [check_int(k, f"k in ks (pixels kept, at most {n_pix})", 1, n_pix) for k in ks]
+    ks = list(ks)
     if not ks:
         raise ValueError("ks is empty: give at least one number of pixels k")
+    if any(not is_whole_number(k) or not 1 <= int(k) <= n_pix for k in ks):
+        raise ValueError(f"every k must lie in [1, {n_pix}] and be a whole number, got {ks}")
+    ks = [int(k) for k in ks]
     device = next(model.parameters()).device
     train_inputs, train_targets = train_inputs.to(device), train_targets.to(device)
     test_inputs, test_targets = test_inputs.to(device), test_targets.to(device)

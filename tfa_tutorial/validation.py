@@ -23,6 +23,7 @@ __all__ = [
     "check_unit_images",
     "check_flags",
     "check_index",
+    "is_whole_number",
     "num_classes",
 ]
 
@@ -31,7 +32,7 @@ class NonFiniteError(ValueError):
     """A tensor that must be finite holds NaN or ±inf (input data, a loss, weights or scores)."""
 
 
-def _is_integer(value) -> bool:
+def is_whole_number(value) -> bool:
     """Python and NumPy integers and 0-d integer tensors; never ``bool``."""
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         return False
@@ -45,7 +46,7 @@ def check_int(value, name: str, minimum: int | None = 1, maximum: int | None = N
     a float, not a bool) in ``[minimum, maximum]``; otherwise a ValueError naming ``name``."""
     lo = "" if minimum is None else f" ≥ {minimum}"
     hi = "" if maximum is None else f" and ≤ {maximum}"
-    if not _is_integer(value):
+    if not is_whole_number(value):
         raise ValueError(f"{name} must be a whole number{lo}{hi}, got {value!r} ({type(value).__name__}); "
                          "pass an int")
     v = int(value)
@@ -70,7 +71,7 @@ def check_real(value, name: str, minimum: float | None = None, maximum: float | 
         left = "(" if strict_minimum else "["
         lo = "-inf" if minimum is None else f"{minimum:g}"
         hi = "inf" if maximum is None else f"{maximum:g}"
-        raise ValueError(f"{name} must lie in {left}{lo}, {hi}], got {v:g}")
+        raise ValueError(f"{name} must be a number in {left}{lo}, {hi}], got {v:g}")
     return v
 
 
@@ -128,7 +129,7 @@ def check_index(value, n: int, what: str = "training index", items: str = "train
     """``value`` as an int index in ``[0, n)`` (NumPy integers and 0-d integer tensors accepted);
     a ValueError otherwise, in the explorer's words: "training index 99 is out of range: there
     are 6 training images (0–5)"."""
-    if not _is_integer(value) or not 0 <= int(value) < n:
+    if not is_whole_number(value) or not 0 <= int(value) < n:
         raise ValueError(f"{what} {value!r} is out of range: there are {n} {items} (0–{n - 1})")
     return int(value)
 
