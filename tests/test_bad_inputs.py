@@ -263,7 +263,7 @@ CASES = [
      ValueError, r"unsqueeze\(1\)"),
     ("tfa_map: test image [1, C, H, W]", lambda: T.tfa_map(MODEL, X[0], Y[0], XT[:1]),
      ValueError, r"One image \[1, C, H, W\] was given"),
-    ("resolve_test_targets: wrong shape before any forward", lambda: resolve_test_targets(MODEL, torch.rand(2, 1, 1, dtype=torch.float64), None),
+    ("resolve_test_targets: wrong shape before any forward", lambda: resolve_test_targets(MODEL, torch.rand(2, 1, 1, 1, dtype=torch.float64), None),
      ValueError, r"cannot take inputs of shape"),
     ("shape check wraps a TypeError too", lambda: T.grad_cos(Picky(), X, Y, XT, YT),
      ValueError, r"cannot take inputs of shape \(1, 8, 8\) .*TypeError: this model only takes a dict"),

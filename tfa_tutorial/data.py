@@ -6,7 +6,8 @@ so a patch value of 1.0 means white), ``labels`` ``[N]`` int64 and the class nam
 Where the data comes from, in order:
 
 - **Fashion-MNIST** (1×28×28, 60k train / 10k test): the ``root`` argument, the folder named by
-  ``$TFA_DATA_DIR``, Debian's ``dataset-fashion-mnist`` package
+  ``$TFA_DATA_DIR`` (when set, it must hold the data: a wrong setting is a
+  :class:`DataNotFoundError`, never a silent fall-back to another copy), Debian's ``dataset-fashion-mnist`` package
   (``/usr/share/datasets/fashion-mnist``), an earlier torchvision download in the cache, and
   finally a torchvision download into the cache when online. A folder may hold the four IDX files
   (``train-images-idx3-ubyte[.gz]``, ...) directly or in torchvision's ``FashionMNIST/raw``
@@ -17,6 +18,7 @@ Where the data comes from, in order:
   own pickle format), else a torchvision download when online.
 
 When nothing is found, one :class:`DataNotFoundError` lists every way to get the data.
+A read-only cache folder is not an error: the decoded tensors are then simply not kept.
 """
 from __future__ import annotations
 

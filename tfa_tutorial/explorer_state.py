@@ -942,8 +942,7 @@ class ExplorerState:
         if test_index is not None:
             overrides["test_index"] = test_index
         s = self._validated(overrides) if overrides else self.settings
-        if not (isinstance(k, int) and k >= 1 and isinstance(m, int) and m >= 1):
-            raise ValueError(f"k and m must be positive ints, got k={k!r}, m={m!r}")
+        k, m = check_int(k, "k"), check_int(m, "m")
         with self._threads():
             dtype = next(self.model.parameters()).dtype
             if "layer" not in self._neural:
