@@ -24,7 +24,7 @@ from tfa_tutorial.attribution_methods import attribute, completeness_gap
 from tfa_tutorial.cache import CheckpointError, cache_dir, load_checkpoint, save_checkpoint
 from tfa_tutorial.data import DataNotFoundError, ImageDataset, read_idx
 from tfa_tutorial.explorer_state import ExplorerState
-from tfa_tutorial.fixing import repair_masks
+from tfa_tutorial.fixing import mask_overlap, repair_masks
 from tfa_tutorial.index import GradientIndex
 from tfa_tutorial.neural_features import mask_sensitivity, noise_in_mask, top_activating, top_neurons
 from tfa_tutorial.patches import PatchSpec, apply_patch, inject_patch, patch_all
@@ -267,6 +267,15 @@ CASES = [
      ValueError, r"cannot take inputs of shape"),
     ("shape check wraps a TypeError too", lambda: T.grad_cos(Picky(), X, Y, XT, YT),
      ValueError, r"cannot take inputs of shape \(1, 8, 8\) .*TypeError: this model only takes a dict"),
+    ("predict: wrong number of channels", lambda: predict(MODEL, torch.rand(2, 3, 8, 8, dtype=torch.float64)),
+     ValueError, r"the model cannot take images of shape \(3, 8, 8\)"),
+    ("train_model: wrong number of channels", lambda: train_model(make_model("group"), (torch.rand(4, 3, 8, 8, dtype=torch.float64), Y[:4]), epochs=1, progress=False),
+     ValueError, r"the model cannot take images of shape \(3, 8, 8\)"),
+    # ---- flags
+    ("mask_overlap: class ids as masks", lambda: mask_overlap(MASKS.long() * 3, MASKS),
+     ValueError, r"repair masks must be boolean flags"),
+    ("explorer: train_patched of class ids", lambda: explorer(train_patched=torch.tensor([0, 2, 0, 1, 0, 0])),
+     ValueError, r"train_patched must be boolean flags"),
     # ---- files
     ("read_idx: truncated .gz", lambda: read_idx(_truncated_gz()),
      ValueError, r"train-images-idx3-ubyte.gz is a damaged gzip file .*Delete it"),

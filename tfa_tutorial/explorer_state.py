@@ -72,7 +72,7 @@ from .score_vectors import score_vector
 from .scores import gradient_scores
 from .tfa import tda_score_fn
 from .training import predict
-from .validation import is_whole_number, check_finite, check_index, check_int, check_model_ready, check_real, check_unit_images, num_classes
+from .validation import is_whole_number, check_finite, check_flags, check_index, check_int, check_model_ready, check_real, check_unit_images, num_classes
 
 __all__ = [
     "SCORES",
@@ -364,8 +364,8 @@ class ExplorerState:
             raise ValueError(f"train_labels must have shape [{n}], got {tuple(train_labels.shape)}")
         check_unit_images(train_images, "train_images")
         self.train_images, self.train_labels = train_images, train_labels
-        self.train_patched = None if train_patched is None else torch.as_tensor(train_patched).bool()
-        self.train_masks = None if train_masks is None else torch.as_tensor(train_masks).bool()
+        self.train_patched = None if train_patched is None else check_flags(train_patched, "train_patched")
+        self.train_masks = None if train_masks is None else check_flags(train_masks, "train_masks")
         if self.train_patched is not None and self.train_patched.shape != (n,):
             raise ValueError(f"train_patched must have shape [{n}], got {tuple(self.train_patched.shape)}")
         if self.train_masks is not None and self.train_masks.shape != (n,) + tuple(train_images.shape[2:]):

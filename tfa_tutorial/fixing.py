@@ -40,7 +40,7 @@ from .reduction import reduce_map
 from .scores import grad_cos, grad_dot
 from .tfa import tfa_maps
 from .training import predict, shortcut_report, train_model, train_or_load
-from .validation import check_finite, check_real
+from .validation import check_finite, check_flags, check_real
 
 __all__ = [
     "STRATEGIES",
@@ -382,7 +382,7 @@ def mask_overlap(repair: torch.Tensor, truth: torch.Tensor) -> dict:
     whose true mask is non-empty: mean ``iou`` (|R ∩ P| / |R ∪ P|), ``coverage`` (share of all
     their patch pixels that were repaired), ``precision`` (share of their repaired pixels that lie on
     the patch), and ``n`` (how many images had a patch)."""
-    repair, truth = torch.as_tensor(repair).bool(), torch.as_tensor(truth).bool()
+    repair, truth = check_flags(repair, "repair masks"), check_flags(truth, "truth masks")
     if repair.shape != truth.shape:
         raise ValueError(f"repair {tuple(repair.shape)} and truth {tuple(truth.shape)} masks differ in shape")
     has = truth.flatten(1).any(1)

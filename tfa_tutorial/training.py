@@ -159,7 +159,7 @@ def train_model(
             for step in range(steps_per_epoch):
                 idx = order[step * batch_size:(step + 1) * batch_size]
                 x, y = images[idx].to(device, non_blocking=True), labels[idx].to(device, non_blocking=True)
-                logits = model(x)
+                logits = _forward(model, x)
                 if seen == 0 and not history["loss"]:
                     _check_logits(logits, labels)
                 loss = F.cross_entropy(logits, y)
@@ -189,6 +189,17 @@ def train_model(
     return model.eval(), history
 
 
+def _forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)``, with a failing forward pass reported as a shape/dtype mismatch."""
+    try:
+        out = model(x)
+    except RuntimeError as err:
+        raise ValueError(f"the model cannot take images of shape {tuple(x.shape[1:])} and dtype {x.dtype}: {err}") from err
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        raise ValueError(f"the model must return logits [B, K], got {type(out).__name__} {tuple(getattr(out, 'shape', ()))}")
+    return out
+
+
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
     """Predicted labels ``[N]`` int64 and softmax probabilities ``[N, K]`` (both on CPU), computed
@@ -205,7 +216,7 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> tu
     model.eval()
     try:
         probs = torch.cat([
-            F.softmax(check_finite(model(images[i:i + batch_size].to(device)), "the model's logits",
+            F.softmax(check_finite(_forward(model, images[i:i + batch_size].to(device)), "the model's logits",
                                    "check the model's weights (they may be NaN after a diverged training)").float(),
                       dim=1).cpu()
             for i in range(0, len(images), batch_size)
