@@ -72,7 +72,10 @@ from .score_vectors import score_vector
 from .scores import gradient_scores
 from .tfa import tda_score_fn
 from .training import predict
-from .validation import is_whole_number, check_finite, check_flags, check_index, check_int, check_model_ready, check_real, check_unit_images, num_classes
+from .validation import (
+    check_finite, check_flags, check_index, check_int, check_model_ready, check_real, check_unit_images, is_whole_number,
+    num_classes,
+)
 
 __all__ = [
     "SCORES",
@@ -971,8 +974,7 @@ class ExplorerState:
             return NeuralFeaturesView(test, test.target, float(contrib.sum()) + b, b, neurons)
 
 
-def _is_int(v) -> bool:
-    return is_whole_number(v)
+_is_int = is_whole_number  # Python, NumPy and 0-d tensor integers; not bool
 
 
 def _is_real(v) -> bool:

@@ -193,6 +193,8 @@ def _forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``model(x)``, with a failing forward pass reported as a shape/dtype mismatch."""
     try:
         out = model(x)
+    except torch.cuda.OutOfMemoryError:
+        raise
     except RuntimeError as err:
         raise ValueError(f"the model cannot take images of shape {tuple(x.shape[1:])} and dtype {x.dtype}: {err}") from err
     if not isinstance(out, torch.Tensor) or out.ndim != 2:
