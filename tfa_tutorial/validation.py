@@ -171,6 +171,8 @@ def num_classes(model: nn.Module, example: torch.Tensor) -> int:
     device = next(model.parameters()).device
     try:
         out = model(example.unsqueeze(0).to(device))
+    except torch.cuda.OutOfMemoryError:
+        raise
     except Exception as err:  # noqa: BLE001 — any failure of the forward pass is a shape/type mismatch here
         hint = ""
         if example.ndim == 2:
