@@ -103,7 +103,11 @@ def check_unit_images(images: torch.Tensor, name: str = "images") -> torch.Tenso
     if images.numel():
         lo, hi = (float(v) for v in torch.aminmax(images.detach()))
         if lo < 0.0 or hi > 1.0:
-            hint = " (it looks like [0, 255]: divide by 255)" if hi > 1.0 and hi <= 255.0 and lo >= 0.0 else ""
+            hint = ""
+            if lo >= 0.0 and 2.0 < hi <= 255.0:
+                hint = " (it looks like [0, 255]: divide by 255)"
+            elif lo < 0.0:
+                hint = " (normalised images? the package works on raw pixel values in [0, 1])"
             raise ValueError(f"{name} must have values in [0, 1], found range [{lo:.4g}, {hi:.4g}]{hint}")
     return images
 
