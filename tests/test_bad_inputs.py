@@ -254,6 +254,10 @@ CASES = [
      ValueError, r"batch_size must be a whole number ≥ 1, got 0"),
     ("error_report: k 0", lambda: GradientIndex.build(MODEL, X, Y).error_report(XT, YT, k=0),
      ValueError, r"k must be a whole number ≥ 1, got 0"),
+    ("faithfulness_curves: k 2.5", lambda: T.faithfulness_curves(MODEL, X[:2], Y[:2], XT, YT, MAPS, ks=(2.5,)),
+     ValueError, r"every k must be a whole number of pixels, got \[2.5\]"),
+    ("faithfulness_curves: n_random 0", lambda: T.faithfulness_curves(MODEL, X[:2], Y[:2], XT, YT, MAPS, ks=(3,), n_random=0),
+     ValueError, r"n_random must be a whole number ≥ 1, got 0"),
     ("decompose_score: NaN test vector", lambda: T.decompose_score(MODEL, X[:2], Y[:2], torch.full((P,), float("nan"), dtype=torch.float64)),
      NonFiniteError, r"test vector v contains"),
     # ---- shapes: every model call is behind the shape check

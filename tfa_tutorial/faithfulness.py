@@ -24,7 +24,7 @@ from torch import nn
 
 from .metrics import one_step_test
 from .reduction import reduce_map
-from .validation import check_int
+from .validation import check_int, is_whole_number
 
 __all__ = ["faithfulness_curves", "DEFAULT_KS"]
 
@@ -96,7 +96,10 @@ def faithfulness_curves(
                 for name, m in maps.items()}
     if not isinstance(x_train, torch.Tensor) or x_train.ndim != 4:
         raise ValueError(f"x_train must be a [B, C, H, W] tensor, got {getattr(x_train, 'shape', type(x_train))}")
-    ks = [check_int(k, "k in ks") for k in ks]
+    ks = list(ks)
+    if any(not is_whole_number(k) for k in ks):
+        raise ValueError(f"every k must be a whole number of pixels, got {ks}")
+    ks = [int(k) for k in ks]
     n_random = check_int(n_random, "n_random")
     if not ks:
         raise ValueError("ks is empty: give at least one number of pixels")
