@@ -26,7 +26,9 @@ from tfa_tutorial.data import DataNotFoundError, ImageDataset, read_idx
 from tfa_tutorial.explorer_state import ExplorerState
 from tfa_tutorial.fixing import mask_overlap, repair_masks
 from tfa_tutorial.index import GradientIndex
-from tfa_tutorial.neural_features import mask_sensitivity, noise_in_mask, top_activating, top_neurons
+from tfa_tutorial.neural_features import (
+    class_contributions, mask_sensitivity, noise_in_mask, normalize_maps, top_activating, top_neurons,
+)
 from tfa_tutorial.patches import PatchSpec, apply_patch, inject_patch, patch_all
 from tfa_tutorial.scores import normalize_rows, resolve_test_targets
 from tfa_tutorial.training import accuracy, predict, train_model, train_or_load
@@ -240,6 +242,10 @@ CASES = [
      ValueError, r"k must be a whole number ≥ 1, got 2.5"),
     ("top_activating: m 0", lambda: top_activating(torch.rand(3, 5), 1, m=0),
      ValueError, r"m must be a whole number ≥ 1, got 0"),
+    ("normalize_maps: NaN map is not zeroed", lambda: normalize_maps(with_nan(MAPS, (0, 4, 4))),
+     NonFiniteError, r"maps contains 1 non-finite"),
+    ("class_contributions: NaN activations", lambda: class_contributions(MODEL, X, 0, activations=with_nan(torch.rand(6, 8), (2, 3))),
+     NonFiniteError, r"activations contains 1 non-finite .*index \(2, 3\)"),
     ("noise_in_mask: sigma NaN", lambda: noise_in_mask(X, MASKS[:1].expand(6, 8, 8).double(), float("nan")),
      ValueError, r"sigma must be a finite number"),
     ("train_model: epochs 2.5", lambda: train_model(make_model("group"), (X, Y), epochs=2.5, progress=False),

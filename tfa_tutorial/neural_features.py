@@ -175,7 +175,9 @@ def neural_activations(
 
 
 def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
-    """Min–max normalise each map ``[..., H, W]`` to [0, 1]; a constant map becomes all zeros."""
+    """Min–max normalise each map ``[..., H, W]`` to [0, 1]; a constant map becomes all zeros.
+    A map holding NaN or ±inf raises instead of becoming all zeros."""
+    check_finite(maps, "maps")
     lo = maps.amin(dim=(-2, -1), keepdim=True)
     hi = maps.amax(dim=(-2, -1), keepdim=True)
     span = hi - lo
@@ -228,6 +230,7 @@ def class_contributions(
     h = neural_activations(model, images, layer) if activations is None else activations
     if h.ndim != 2 or h.shape[1] != layer.num_features:
         raise ValueError(f"activations must have shape [N, {layer.num_features}], got {tuple(h.shape)}")
+    check_finite(h, "activations")
     return layer.weight[target].cpu().to(h.dtype) * h
 
 
@@ -312,6 +315,7 @@ def spuriousness(
     h = neural_activations(model, images, layer) if activations is None else activations
     if h.shape != (n, layer.num_features):
         raise ValueError(f"activations must have shape [{n}, {layer.num_features}], got {tuple(h.shape)}")
+    check_finite(h, "activations")
     idx = _neuron_index(list(range(layer.num_features)) if neurons is None else list(neurons), layer.num_features)
     m = min(check_int(m, "m"), n)
     top = h[:, idx].topk(m, dim=0).indices.T  # [F', m]
