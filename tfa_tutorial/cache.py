@@ -10,8 +10,9 @@
   fsync'ed, then moved over the target with :func:`os.replace`. A writer that fails midway leaves
   the previous file untouched and no temporary file behind (SPEC §7).
 - Checkpoints are read with ``torch.load(..., weights_only=True)`` **always**, so loading a cache
-  file never runs pickled code. Weights holding NaN or ±inf are refused on save and on load. Their metadata is therefore restricted to plain values
-  (str, int, float, bool, None, lists, tuples, str-keyed dicts, tensors).
+  file never runs pickled code. Their metadata is therefore restricted to plain values
+  (str, int, float, bool, None, lists, tuples, str-keyed dicts, tensors). Weights holding NaN
+  or ±inf are refused on save and on load (a diverged model is never cached or reused).
 - :func:`fast_mode` reads ``$TFA_FAST`` so notebooks can scale down for CI and Binder.
 """
 from __future__ import annotations

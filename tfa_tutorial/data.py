@@ -7,8 +7,8 @@ Where the data comes from, in order:
 
 - **Fashion-MNIST** (1×28×28, 60k train / 10k test): the ``root`` argument, the folder named by
   ``$TFA_DATA_DIR`` (when set, it must hold the data: a wrong setting is a
-  :class:`DataNotFoundError`, never a silent fall-back to another copy), Debian's ``dataset-fashion-mnist`` package
-  (``/usr/share/datasets/fashion-mnist``), an earlier torchvision download in the cache, and
+  :class:`DataNotFoundError`, never a silent fall-back to another copy), Debian's
+  ``dataset-fashion-mnist`` package (``/usr/share/datasets/fashion-mnist``), an earlier torchvision download in the cache, and
   finally a torchvision download into the cache when online. A folder may hold the four IDX files
   (``train-images-idx3-ubyte[.gz]``, ...) directly or in torchvision's ``FashionMNIST/raw``
   layout. The IDX files are parsed here (Debian's recompressed ``.gz`` files fail torchvision's
