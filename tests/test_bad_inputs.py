@@ -480,3 +480,12 @@ def test_receptive_field_cache_is_bounded():
     for _ in range(dec_mod._RF_CACHE_SIZE + 5):
         T.receptive_fields(_two_nets()[0], (1, 4, 4), ["c1"])  # a new class object each time
     assert len(dec_mod._RF_CACHE) == dec_mod._RF_CACHE_SIZE
+
+
+def test_inject_patch_warns_when_the_prevalence_rounds_to_no_image():
+    with pytest.warns(RuntimeWarning, match="rounds to 0: no image is patched"):
+        out = inject_patch(unit_ds([0, 1, 1, 2]), PatchSpec(size=2, target_class=0, prevalence=0.2))
+    assert not out.patched.any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # prevalence 0 is a deliberate clean control: no warning
+        inject_patch(unit_ds([0, 1, 1, 2]), PatchSpec(size=2, target_class=0, prevalence=0.0))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -275,6 +276,11 @@ def inject_patch(dataset: ImageDataset, spec: PatchSpec) -> PatchedDataset:
             "choose a class present in the data (see dataset.class_counts())"
         )
     k = round(spec.prevalence * len(target))
+    if k == 0 and spec.prevalence > 0:
+        warnings.warn(
+            f"prevalence {spec.prevalence} of the {len(target)} image(s) of target_class {spec.target_class} "
+            "rounds to 0: no image is patched. Raise the prevalence or use more data.", RuntimeWarning, stacklevel=2,
+        )
     gen = torch.Generator().manual_seed(spec.seed)
     chosen = target[torch.randperm(len(target), generator=gen)[:k]].sort().values
     return _patched_dataset(dataset, spec, chosen, f"{dataset.name}+patch")
