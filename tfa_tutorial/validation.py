@@ -17,6 +17,7 @@ __all__ = [
     "NonFiniteError",
     "check_model_ready",
     "check_inputs_targets",
+    "check_one_image",
     "check_int",
     "check_real",
     "check_finite",
@@ -118,7 +119,7 @@ def check_flags(flags, name: str, length: int | None = None) -> torch.Tensor:
     t = flags if isinstance(flags, torch.Tensor) else torch.as_tensor(flags)
     if t.dtype != torch.bool:
         if t.is_complex() or (t.numel() and not bool(((t == 0) | (t == 1)).all())):
-            found = sorted({float(v) for v in t.flatten()[:1000].tolist()})[:6]
+            found = t.flatten().unique()[:6].tolist()
             raise ValueError(
                 f"{name} must be boolean flags (True/False or 0/1), got dtype {t.dtype} with values {found}...; "
                 "for class ids write e.g. (labels == target_class)"
@@ -216,6 +217,17 @@ def _checked_inputs(model: nn.Module, inputs: torch.Tensor, name: str) -> tuple[
     dtype = next(model.parameters()).dtype
     inputs = inputs.to(dtype)
     return inputs, num_classes(model, inputs[0])
+
+
+def check_one_image(model: nn.Module, image: torch.Tensor, name: str) -> torch.Tensor:
+    """One image ``[C, H, W]`` checked like :func:`check_inputs`, returned as a batch ``[1, C, H, W]``.
+    A batch of one ``[1, C, H, W]`` given to a convolutional model is refused by name."""
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"{name} must be one image tensor [C, H, W], got {type(image).__name__}")
+    if image.ndim == 4 and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        raise ValueError(f"{name} must be one image [C, H, W], got shape {tuple(image.shape)} (a batch): "
+                         f"pass {name}[0] for its first image")
+    return check_inputs(model, image.unsqueeze(0), name)
 
 
 def check_inputs_targets(
