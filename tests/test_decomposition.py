@@ -89,7 +89,7 @@ def test_first_layer_weight_term_is_local():
     model = pool_model()
     model.features[0][0].bias = None
     x = torch.zeros(2, 1, 8, 8, dtype=torch.float64)
-    x[:, :, 1:3, 1:3] = torch.rand(2, 1, 2, 2, dtype=torch.float64) + 0.5
+    x[:, :, 1:3, 1:3] = torch.rand(2, 1, 2, 2, dtype=torch.float64) * 0.5 + 0.5  # in [0.5, 1]
     y = torch.tensor([0, 1])
     gq = loop_grads(model, *make_data(1, seed=5))[0]
     d = decompose_score(model, x, y, gq, normalize_train=False, layers="features.0.0", mapping="nearest")

@@ -76,7 +76,7 @@ def test_neural_features_explain_the_true_label_on_request(state, data):
     assert state.settings == before  # a look-up, not a change of the explorer's settings
     with pytest.raises(ValueError, match="out of range"):
         state.neural_features(10**6)
-    with pytest.raises(ValueError, match="positive ints"):
+    with pytest.raises(ValueError, match="k must be a whole number ≥ 1"):
         state.neural_features(0, k=0)
 
 

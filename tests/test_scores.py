@@ -52,7 +52,7 @@ def test_softmax_regression_closed_form():
     """g = δ x̃ᵀ with δ = p − e_y, x̃ = [x; 1]  ⇒  S_GC = cos(δ_i, δ_j)·cos(x̃_i, x̃_j)."""
     m = softmax_model()
     g = torch.Generator().manual_seed(3)
-    xtr, xte = torch.randn(7, 1, 3, 4, generator=g, dtype=torch.float64), torch.randn(2, 1, 3, 4, generator=g, dtype=torch.float64)
+    xtr, xte = torch.rand(7, 1, 3, 4, generator=g, dtype=torch.float64), torch.rand(2, 1, 3, 4, generator=g, dtype=torch.float64)
     ytr, yte = torch.randint(0, 3, (7,), generator=g), torch.tensor([0, 2])
 
     def parts(x, y):

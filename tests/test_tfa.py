@@ -31,7 +31,7 @@ def test_softmax_regression_tfa_equals_analytic_gradient():
     torch.manual_seed(0)
     m = T.SoftmaxRegression(12, 3).double().eval()
     g = torch.Generator().manual_seed(5)
-    x, xj = torch.randn(1, 3, 4, generator=g, dtype=torch.float64), torch.randn(1, 3, 4, generator=g, dtype=torch.float64)
+    x, xj = torch.rand(1, 3, 4, generator=g, dtype=torch.float64), torch.rand(1, 3, 4, generator=g, dtype=torch.float64)
     got = T.tfa_map(m, x, 1, xj, 2)
     torch.testing.assert_close(got, analytic_softmax_tfa(m, x, 1, xj, 2), rtol=1e-9, atol=1e-12)
 
@@ -147,7 +147,7 @@ def test_package_closed_forms_agree_with_the_test_derivation_and_autograd():
     torch.manual_seed(1)
     m = T.SoftmaxRegression(12, 3).double().eval()
     g = torch.Generator().manual_seed(6)
-    x, xj = torch.randn(1, 3, 4, generator=g, dtype=torch.float64), torch.randn(1, 3, 4, generator=g, dtype=torch.float64)
+    x, xj = torch.rand(1, 3, 4, generator=g, dtype=torch.float64), torch.rand(1, 3, 4, generator=g, dtype=torch.float64)
     torch.testing.assert_close(T.softmax_regression_tfa(m, x, 0, xj, 1), analytic_softmax_tfa(m, x, 0, xj, 1))
     torch.testing.assert_close(T.softmax_regression_tfa(m, x, 0, xj, 1), T.tfa_map(m, x, 0, xj, 1), rtol=1e-9, atol=1e-12)
     s = T.grad_cos(m, x[None], torch.tensor([0]), xj[None], torch.tensor([1]))[0, 0]

@@ -39,6 +39,7 @@ from .score_vectors import VECTOR_KINDS, class_mean_gradient, score_vector, vect
 from .scores import grad_cos, grad_cos_and_dot, grad_dot, gradient_scores, normalize_rows
 from .specificity import TWO_PATCHES, TwoPatchExperiment, two_patch_data, two_patch_experiment
 from .tfa import tda_score_fn, tfa_map, tfa_maps
+from .validation import NonFiniteError
 from .training import (
     accuracy,
     get_device,

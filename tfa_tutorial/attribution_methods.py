@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch.func import grad, vmap
 
+from .validation import check_int, check_real
+
 __all__ = ["METHODS", "attribute", "ig_baseline", "completeness_gap", "noise_sigma"]
 
 METHODS = ("gradient", "gradient_x_input", "integrated_gradients", "occlusion")
@@ -33,9 +35,9 @@ ScalarFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def noise_sigma(x: torch.Tensor, noise: float, noise_range: float | None = None) -> torch.Tensor:
     """Absolute SmoothGrad σ per image ``[B, 1, 1, 1]``: ``noise`` × input range."""
-    if noise < 0:
-        raise ValueError(f"noise must be ≥ 0 (a fraction of the input range), got {noise}")
+    noise = check_real(noise, "noise", 0)
     if noise_range is not None:
+        noise_range = check_real(noise_range, "noise_range", 0)
         return torch.full((x.shape[0],) + (1,) * (x.ndim - 1), noise * noise_range, dtype=x.dtype, device=x.device)
     flat = x.reshape(x.shape[0], -1)
     rng = (flat.max(1).values - flat.min(1).values).clamp_min(torch.finfo(x.dtype).eps)
@@ -84,10 +86,20 @@ def _smooth_grad(fn, x, y, n_samples, noise, noise_range, chunk_size, generator)
     return g.reshape(noisy.shape).mean(1)
 
 
+def _pair(value, name: str) -> tuple[int, int]:
+    """An int or a pair of ints ``(h, w)``, each ≥ 1."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints (h, w), got {value!r}")
+        return check_int(value[0], f"{name}[0]"), check_int(value[1], f"{name}[1]")
+    v = check_int(value, name)
+    return v, v
+
+
 def _occlusion(fn, x, y, window, stride, fill, chunk_size):
     b, c, h, w = x.shape
-    wh, ww = (window, window) if isinstance(window, int) else window
-    sh, sw = (stride, stride) if isinstance(stride, int) else stride
+    wh, ww = _pair(window, "occlusion window")
+    sh, sw = _pair(stride, "occlusion stride")
     if wh > h or ww > w:
         raise ValueError(f"occlusion window {(wh, ww)} is larger than the image {(h, w)}")
     rows = list(range(0, h - wh + 1, sh))
@@ -139,20 +151,21 @@ def attribute(
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}: choose one of {METHODS}")
-    if n_samples < 0:
-        raise ValueError(f"n_samples must be ≥ 0, got {n_samples}")
+    n_samples = check_int(n_samples, "n_samples", 0)
     if n_samples and method not in ("gradient", "gradient_x_input"):
         raise ValueError(f"n_samples (SmoothGrad) applies to 'gradient' and 'gradient_x_input', not {method!r}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be ≥ 1, got {chunk_size}")
+    chunk_size = check_int(chunk_size, "chunk_size")
+    noise = check_real(noise, "noise", 0)
+    fill = check_real(fill, "occlusion fill")
+    if seed is not None:
+        seed = check_int(seed, "seed", None)
     generator = None if seed is None else torch.Generator().manual_seed(seed)
     if method == "gradient":
         return _smooth_grad(fn, inputs, targets, n_samples, noise, noise_range, chunk_size, generator)
     if method == "gradient_x_input":
         return inputs * _smooth_grad(fn, inputs, targets, n_samples, noise, noise_range, chunk_size, generator)
     if method == "integrated_gradients":
-        if steps < 1:
-            raise ValueError(f"steps must be ≥ 1, got {steps}")
+        steps = check_int(steps, "steps (integrated gradients)")
         x0 = ig_baseline(inputs, baseline)
         alphas = (torch.arange(steps, dtype=inputs.dtype, device=inputs.device) + 0.5) / steps
         path = x0.unsqueeze(1) + alphas.view(1, -1, 1, 1, 1) * (inputs - x0).unsqueeze(1)  # [B, m, C, H, W]
@@ -166,6 +179,7 @@ def completeness_gap(fn: ScalarFn, inputs, targets, maps, baseline="black", chun
 
     Integrated gradients promise 0 up to the Riemann error for smooth f; for ReLU networks and
     scores such as Grad-Cos the gap stays large where f jumps along the path."""
+    chunk_size = check_int(chunk_size, "chunk_size")
     x0 = ig_baseline(inputs, baseline)
     delta = _batched_value(fn, inputs, targets, chunk_size) - _batched_value(fn, x0, targets, chunk_size)
     total = maps.reshape(len(maps), -1).sum(1)

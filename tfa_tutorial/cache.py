@@ -1,12 +1,18 @@
 """The on-disk cache: where it lives, atomic writes, checkpoints, and fast mode.
 
-- :func:`cache_dir` is ``$TFA_CACHE_DIR`` or ``~/.cache/tfa_tutorial``, created on demand.
+- :func:`cache_dir` is ``$TFA_CACHE_DIR`` or ``~/.cache/tfa_tutorial``, created on demand. A
+  relative ``$TFA_CACHE_DIR`` is resolved against the working directory at the moment
+  ``tfa_tutorial`` was imported (not the one of each call), so a notebook that changes directory
+  keeps one cache.
+- A read-only cache is read, never fatal: what exists is used, and what cannot be written is
+  recomputed next time (callers warn when work would otherwise be lost).
 - Every cache file is written **atomically**: to a temporary file in the same folder, flushed and
   fsync'ed, then moved over the target with :func:`os.replace`. A writer that fails midway leaves
   the previous file untouched and no temporary file behind (SPEC §7).
 - Checkpoints are read with ``torch.load(..., weights_only=True)`` **always**, so loading a cache
   file never runs pickled code. Their metadata is therefore restricted to plain values
-  (str, int, float, bool, None, lists, tuples, str-keyed dicts, tensors).
+  (str, int, float, bool, None, lists, tuples, str-keyed dicts, tensors). Weights holding NaN
+  or ±inf are refused on save and on load (a diverged model is never cached or reused).
 - :func:`fast_mode` and :func:`if_fast` are re-exported from :mod:`tfa_tutorial.mode`, which holds
   the rule that picks fast mode or the full setting.
 """
@@ -22,6 +28,7 @@ import torch
 from torch import nn
 
 from .mode import ENV_FAST, fast_mode, if_fast
+from .validation import check_finite
 
 __all__ = [
     "ENV_CACHE_DIR",
@@ -40,18 +47,26 @@ __all__ = [
 
 ENV_CACHE_DIR = "TFA_CACHE_DIR"
 _CHECKPOINT_FORMAT = 1
+_IMPORT_CWD = Path.cwd()  # a relative $TFA_CACHE_DIR is resolved against this, once
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint file exists but cannot be used (corrupt, wrong format, or wrong model)."""
 
 
-def cache_dir(*parts: str) -> Path:
+def cache_dir(*parts: str, create: bool = True) -> Path:
     """The cache folder (``$TFA_CACHE_DIR``, default ``~/.cache/tfa_tutorial``), or a subfolder of
-    it named by ``parts``; created if missing."""
-    base = os.environ.get(ENV_CACHE_DIR) or str(Path.home() / ".cache" / "tfa_tutorial")
-    path = Path(base).expanduser().joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    it named by ``parts``, as an absolute path; created if missing (``create=False``: only the
+    path; writers create it with :func:`atomic_write`, so a read-only cache can still be read).
+
+    A relative ``$TFA_CACHE_DIR`` (e.g. ``cache``) is resolved against the working directory at
+    the time ``tfa_tutorial`` was imported, whatever the working directory of later calls."""
+    base = Path(os.environ.get(ENV_CACHE_DIR) or str(Path.home() / ".cache" / "tfa_tutorial")).expanduser()
+    if not base.is_absolute():
+        base = _IMPORT_CWD / base
+    path = base.joinpath(*parts)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -152,8 +167,15 @@ def save_checkpoint(model: nn.Module | dict, path: str | os.PathLike, meta: dict
     if not isinstance(state, dict):
         raise TypeError(f"save_checkpoint needs an nn.Module or a state dict, got {type(model).__name__}")
     state = {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v for k, v in state.items()}
+    _check_state_finite(state, f"the weights to save to {path}", "refusing to save a diverged model; retrain it")
     payload = {"format": _CHECKPOINT_FORMAT, "state_dict": state, "meta": meta}
     return atomic_torch_save(payload, path)
+
+
+def _check_state_finite(state: dict, where: str, hint: str) -> None:
+    for k, v in state.items():
+        if isinstance(v, torch.Tensor):
+            check_finite(v, f"{where}: entry {k!r}", hint)
 
 
 def load_checkpoint(
@@ -177,6 +199,10 @@ def load_checkpoint(
     if not isinstance(payload, dict) or "state_dict" not in payload or "meta" not in payload:
         raise CheckpointError(f"{path} is not a tfa_tutorial checkpoint (no 'state_dict'/'meta'); delete it to recompute")
     state, meta = payload["state_dict"], payload["meta"]
+    try:
+        _check_state_finite(state, f"checkpoint {path}", "delete it to recompute")
+    except ValueError as err:
+        raise CheckpointError(str(err)) from err
     if model is None:
         return state, meta
     try:

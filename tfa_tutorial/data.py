@@ -6,8 +6,9 @@ so a patch value of 1.0 means white), ``labels`` ``[N]`` int64 and the class nam
 Where the data comes from, in order:
 
 - **Fashion-MNIST** (1×28×28, 60k train / 10k test): the ``root`` argument, the folder named by
-  ``$TFA_DATA_DIR``, Debian's ``dataset-fashion-mnist`` package
-  (``/usr/share/datasets/fashion-mnist``), an earlier torchvision download in the cache, and
+  ``$TFA_DATA_DIR`` (when set, it must hold the data: a wrong setting is a
+  :class:`DataNotFoundError`, never a silent fall-back to another copy), Debian's
+  ``dataset-fashion-mnist`` package (``/usr/share/datasets/fashion-mnist``), an earlier torchvision download in the cache, and
   finally a torchvision download into the cache when online. A folder may hold the four IDX files
   (``train-images-idx3-ubyte[.gz]``, ...) directly or in torchvision's ``FashionMNIST/raw``
   layout. The IDX files are parsed here (Debian's recompressed ``.gz`` files fail torchvision's
@@ -17,6 +18,7 @@ Where the data comes from, in order:
   own pickle format), else a torchvision download when online.
 
 When nothing is found, one :class:`DataNotFoundError` lists every way to get the data.
+A read-only cache folder is not an error: the decoded tensors are then simply not kept.
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ import math
 import os
 import pickle
 import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -194,7 +197,13 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
     path = Path(path)
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
-        raw = gzip.decompress(raw)
+        try:
+            raw = gzip.decompress(raw)
+        except (EOFError, OSError, zlib.error) as err:
+            raise ValueError(
+                f"{path} is a damaged gzip file ({type(err).__name__}: {err}); it was probably truncated "
+                "by an interrupted download or copy. Delete it and get the file again."
+            ) from err
     if len(raw) < 4 or raw[:2] != b"\x00\x00":
         raise ValueError(f"{path} is not an IDX file (bad magic number {raw[:4].hex()})")
     dtype_code, ndim = raw[2], raw[3]
@@ -243,10 +252,16 @@ def _torchvision_download(kind: str, split: str, folder: Path) -> None:
 def _locate(places, finder, kind: str, split: str, tv_folder: Path, download: bool):
     """``(hit, None)`` for the first folder where ``finder`` finds the files, downloading with
     torchvision once if needed; ``(None, why the download did not help)`` otherwise."""
-    for _, folder in places:
+    for what, folder in places:
         hit = finder(folder)
         if hit is not None:
             return hit, None
+        if what == f"${ENV_DATA_DIR}":  # an explicit setting that is wrong is an error, not a fallback
+            raise DataNotFoundError(
+                f"${ENV_DATA_DIR} is set to {folder}, but that folder does not hold the {kind} {split} files "
+                f"({'it does not exist' if not folder.is_dir() else 'found: ' + ', '.join(sorted(p.name for p in folder.iterdir())[:8])}). "
+                f"Point {ENV_DATA_DIR} at the folder with the data, or unset it to use the default locations."
+            )
     if not download:
         return None, "not attempted (download=False)"
     try:
@@ -278,7 +293,7 @@ def _fashion_from_files(images_path: Path, labels_path: Path, split: str) -> tup
     for p in (images_path, labels_path):
         st = p.stat()
         h.update(f"{p.resolve()}|{st.st_size}|{st.st_mtime_ns};".encode())
-    cached = cache_dir("data") / f"fashion_mnist-{split}-{h.hexdigest()[:16]}.pt"
+    cached = cache_dir("data", create=False) / f"fashion_mnist-{split}-{h.hexdigest()[:16]}.pt"
     if cached.is_file():
         try:
             blob = torch.load(cached, map_location="cpu", weights_only=True)
@@ -290,7 +305,10 @@ def _fashion_from_files(images_path: Path, labels_path: Path, split: str) -> tup
         raise ValueError(
             f"{images_path} / {labels_path} do not form a data set: images {tuple(images.shape)}, labels {tuple(labels.shape)}"
         )
-    atomic_torch_save({"images": images, "labels": labels}, cached)
+    try:
+        atomic_torch_save({"images": images, "labels": labels}, cached)
+    except OSError:  # a read-only cache: decode again next time
+        pass
     return images, labels
 
 
@@ -306,7 +324,7 @@ def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = No
         DataNotFoundError: no local copy and no download; the message lists the ways to get it.
     """
     _check_split(split)
-    tv_folder = cache_dir("torchvision")
+    tv_folder = cache_dir("torchvision", create=False)
     places = _candidate_folders(root) + [
         ("Debian package dataset-fashion-mnist", Path(DEBIAN_FASHION_MNIST_DIR)),
         ("earlier torchvision download", tv_folder),
@@ -393,7 +411,7 @@ def load_cifar10(split: str = "train", root: str | os.PathLike | None = None, do
     ``download`` is true.
     """
     _check_split(split)
-    tv_folder = cache_dir("torchvision")
+    tv_folder = cache_dir("torchvision", create=False)
     places = _candidate_folders(root) + [("earlier torchvision download", tv_folder)]
     found, download_error = _locate(places, lambda folder: _find_cifar_folder(folder, split), "cifar10", split, tv_folder, download)
     if found is not None:

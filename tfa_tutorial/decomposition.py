@@ -28,6 +28,7 @@ isolate the test-dependent part.
 from __future__ import annotations
 
 import copy
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import torch
@@ -35,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .gradients import per_sample_grads, select_params
-from .validation import check_inputs_targets, check_model_ready
+from .validation import check_finite, check_inputs_targets, check_int, check_model_ready
 
 __all__ = ["ScoreDecomposition", "decompose_score", "receptive_fields", "MAPPINGS"]
 
@@ -100,8 +101,9 @@ def _param_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
 def _split_vector(model: nn.Module, v: torch.Tensor) -> dict[str, torch.Tensor]:
     theta = select_params(model)
     n = sum(t.numel() for t in theta.values())
-    if v.ndim != 1 or v.numel() != n:
-        raise ValueError(f"the test vector must have shape [{n}] (all trainable parameters), got {tuple(v.shape)}")
+    if not isinstance(v, torch.Tensor) or v.ndim != 1 or v.numel() != n:
+        raise ValueError(f"the test vector must have shape [{n}] (all trainable parameters), got {tuple(getattr(v, 'shape', ()))}")
+    check_finite(v, "the test vector v")
     out, o = {}, 0
     for name, t in theta.items():
         out[name] = v[o:o + t.numel()].reshape(t.shape)
@@ -189,15 +191,38 @@ def _surrogate(model: nn.Module) -> nn.Module:
     return s
 
 
-_RF_CACHE: dict = {}
+_RF_CACHE: "OrderedDict[tuple, dict[str, torch.Tensor]]" = OrderedDict()
+_RF_CACHE_SIZE = 8
+
+
+def _plain(value) -> bool:
+    return value is None or isinstance(value, (bool, int, float, str)) or (
+        isinstance(value, tuple) and all(_plain(v) for v in value))
+
+
+def _structure_key(model: nn.Module) -> tuple:
+    """What the receptive fields depend on: for every module, its class (a class redefined in a
+    notebook is a new object, even with the same name and repr), the code of its ``forward`` (also
+    when replaced on the instance) and its plain attributes (stride, padding, flags...)."""
+    parts = []
+    for name, m in model.named_modules():
+        fwd = getattr(m, "forward", None)
+        code = getattr(getattr(fwd, "__func__", fwd), "__code__", None)
+        attrs = tuple(sorted((k, v) for k, v in vars(m).items() if not k.startswith("_") and _plain(v)))
+        parts.append((name, type(m), code, attrs))
+    return tuple(parts)
 
 
 def receptive_fields(model: nn.Module, image_shape, names: list[str], pool_names: list[str] = ()) -> dict[str, torch.Tensor]:
     """Binary receptive-field matrices ``{name: [h·w, H·W]}`` of each named module's *output* grid
     (and of each named pool's *input* grid, keyed ``"pool:<name>"``), from an all-positive linear
-    surrogate of ``model``: row u marks the image pixels that output position u depends on."""
-    key = (repr(model), tuple(image_shape), tuple(names), tuple(pool_names))
+    surrogate of ``model``: row u marks the image pixels that output position u depends on.
+
+    Cached (the last few models) by the model's structure: each module's class, ``forward`` code
+    and plain attributes, so editing and re-running a model definition recomputes them."""
+    key = (_structure_key(model), repr(model), tuple(image_shape), tuple(names), tuple(pool_names))
     if key in _RF_CACHE:
+        _RF_CACHE.move_to_end(key)
         return _RF_CACHE[key]
     s = _surrogate(model)
     outs: dict[str, torch.Tensor] = {}
@@ -222,6 +247,8 @@ def receptive_fields(model: nn.Module, image_shape, names: list[str], pool_names
         (jac,) = torch.autograd.grad(grid, x, eye, retain_graph=True, is_grads_batched=True)
         rf[n] = (jac.reshape(len(grid), image_shape[0], -1).abs().sum(1) > 0).to(torch.float32)
     _RF_CACHE[key] = rf
+    while len(_RF_CACHE) > _RF_CACHE_SIZE:
+        _RF_CACHE.popitem(last=False)
     return rf
 
 
@@ -266,6 +293,7 @@ def decompose_score(
     """
     if mapping not in MAPPINGS:
         raise ValueError(f"mapping must be one of {MAPPINGS}, got {mapping!r}")
+    chunk_size = check_int(chunk_size, "chunk_size")
     check_model_ready(model)
     train_inputs, train_targets = check_inputs_targets(model, train_inputs, train_targets, "train_inputs")
     if train_inputs.ndim != 4:

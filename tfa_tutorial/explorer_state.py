@@ -49,6 +49,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import math
+import numbers
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -70,7 +72,10 @@ from .score_vectors import score_vector
 from .scores import gradient_scores
 from .tfa import tda_score_fn
 from .training import predict
-from .validation import check_model_ready, num_classes
+from .validation import (
+    check_finite, check_flags, check_index, check_int, check_model_ready, check_real, check_unit_images, is_whole_number,
+    num_classes,
+)
 
 __all__ = [
     "SCORES",
@@ -347,10 +352,11 @@ class ExplorerState:
         check_model_ready(model)
         self.model = model
         self.params = params
-        self.seed = int(seed)
-        self.max_k = int(max_k)
-        self.rerank = int(rerank)
-        self.num_threads = num_threads
+        self.seed = check_int(seed, "seed", None)
+        self.max_k = check_int(max_k, "max_k")
+        self.rerank = check_int(rerank, "rerank", 0)
+        self.num_threads = None if num_threads is None else check_int(num_threads, "num_threads")
+        dim, index_budget = check_int(dim, "dim"), check_real(index_budget, "index_budget", 0, strict_minimum=True)
         if not isinstance(train_images, torch.Tensor) or train_images.ndim != 4:
             raise ValueError(f"train_images must be a tensor [N, C, H, W], got {getattr(train_images, 'shape', type(train_images))}")
         n = len(train_images)
@@ -359,9 +365,10 @@ class ExplorerState:
         train_labels = torch.as_tensor(train_labels).long()
         if train_labels.shape != (n,):
             raise ValueError(f"train_labels must have shape [{n}], got {tuple(train_labels.shape)}")
+        check_unit_images(train_images, "train_images")
         self.train_images, self.train_labels = train_images, train_labels
-        self.train_patched = None if train_patched is None else torch.as_tensor(train_patched).bool()
-        self.train_masks = None if train_masks is None else torch.as_tensor(train_masks).bool()
+        self.train_patched = None if train_patched is None else check_flags(train_patched, "train_patched")
+        self.train_masks = None if train_masks is None else check_flags(train_masks, "train_masks")
         if self.train_patched is not None and self.train_patched.shape != (n,):
             raise ValueError(f"train_patched must have shape [{n}], got {tuple(self.train_patched.shape)}")
         if self.train_masks is not None and self.train_masks.shape != (n,) + tuple(train_images.shape[2:]):
@@ -381,6 +388,7 @@ class ExplorerState:
                 )
             if len(imgs) != len(test_labels) or len(imgs) == 0:
                 raise ValueError(f"test set {name!r} has {len(imgs)} images but there are {len(test_labels)} test labels")
+            check_unit_images(imgs, f"test set {name!r}")
             self.test_sets[str(name)] = imgs
         self.test_labels = test_labels
 
@@ -388,6 +396,11 @@ class ExplorerState:
         self.classes = tuple(str(c) for c in classes) if classes is not None else tuple(str(i) for i in range(k_out))
         if len(self.classes) < k_out:
             raise ValueError(f"the model has {k_out} outputs but only {len(self.classes)} class names were given")
+        for what, lab in (("train_labels", train_labels), ("test_labels", test_labels)):
+            lo, hi = int(lab.min()), int(lab.max())
+            if lo < 0 or hi >= k_out:
+                raise ValueError(f"{what} must be class indices in [0, {k_out}) for this model with {k_out} outputs, "
+                                 f"found range [{lo}, {hi}]")
         self._flipped = None if flipped is None else sorted({int(i) for i in torch.as_tensor(flipped).flatten().tolist()})
 
         self.projection, self.dim, self.index_budget = projection, int(dim), float(index_budget)
@@ -474,7 +487,7 @@ class ExplorerState:
     def _index_cache_path(self, projection) -> Path | None:
         if not self.index_cache:
             return None
-        folder = cache_dir("explorer") if self.index_cache is True else Path(self.index_cache)
+        folder = cache_dir("explorer", create=False) if self.index_cache is True else Path(self.index_cache)
         h = hashlib.sha256()
         for name, t in sorted(self.model.state_dict().items()):
             h.update(name.encode())
@@ -510,8 +523,11 @@ class ExplorerState:
             try:
                 payload = torch.load(path, map_location="cpu", weights_only=True)
                 vectors, norms, meta = payload["vectors"], payload["norms"], payload["meta"]
-                if vectors.shape[0] != self.n_train or norms.shape != (self.n_train,):
+                width = self._expected_width(projection)
+                if vectors.ndim != 2 or vectors.shape != (self.n_train, width) or norms.shape != (self.n_train,):
                     raise ValueError("cached index has the wrong size")
+                check_finite(vectors, "cached index")
+                check_finite(norms, "cached index norms")
                 proj = None if meta["projection"] is None else RandomProjection(
                     meta["projection"], int(meta["in_dim"]), int(meta["dim"]), int(meta["seed"]))
                 device = self.device
@@ -558,6 +574,12 @@ class ExplorerState:
                 pass  # a read-only cache is not an error; the index just is not kept
         self.index_info = self._describe_index(from_cache=False)
         return self._index
+
+    def _expected_width(self, projection) -> int:
+        """Columns of the index: P (exact) or the projected dimension."""
+        if projection is None:
+            return sum(t.numel() for t in select_params(self.model, self.params).values())
+        return self.dim
 
     def _describe_index(self, from_cache: bool) -> str:
         idx = self._index
@@ -657,6 +679,8 @@ class ExplorerState:
     def predictions(self, test_set: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(predicted labels ``[M]``, probabilities ``[M, K]``) on a test set (cached)."""
         name = test_set or self.settings.test_set
+        if name not in self.test_sets:
+            raise ValueError(f"unknown test set {name!r}: choose one of {list(self.test_sets)}")
         if name not in self._preds:
             self._preds[name] = predict(self.model, self.test_sets[name].to(next(self.model.parameters()).dtype))
         return self._preds[name]
@@ -686,6 +710,7 @@ class ExplorerState:
 
     def describe_test(self, index: int, test_set: str | None = None) -> str:
         """``"#12 Trouser → T-shirt/top"``: a one-line label for pick lists."""
+        index = check_index(index, self.n_test, "test index", "test images")
         pred, _ = self.predictions(test_set)
         true, p = self.classes[int(self.test_labels[index])], self.classes[int(pred[index])]
         return f"#{index} {true}" + (f" → {p}" if p != true else " ✓")
@@ -751,8 +776,11 @@ class ExplorerState:
         method = s.method if method is None else method
         if method not in MAP_METHODS:
             raise ValueError(f"unknown map method {method!r}: choose one of {list(MAP_METHODS)}")
+        i = check_index(i, self.n_train)
+        if n_samples is not None:
+            n = check_int(n_samples, "n_samples (SmoothGrad n)", 0, MAX_SAMPLES)
         target = self._test_info(s).target
-        return self._map_for(s, target, int(i), n, method)
+        return self._map_for(s, target, i, n, method)
 
     def _map_for(self, s: ExplorerSettings, target: int, i: int, n: int, method: str | None = None) -> torch.Tensor:
         method = s.method if method is None else method
@@ -783,7 +811,8 @@ class ExplorerState:
         """The two-step baseline ``[C, H, W]`` for training image ``i``: SmoothGrad of its own
         label's logit with the explorer's n and σ (independent of the test image). Cached."""
         s = settings or self.settings
-        key = (s.n_samples, s.noise if s.n_samples else None, int(i))
+        i = check_index(i, self.n_train)
+        key = (s.n_samples, s.noise if s.n_samples else None, i)
 
         def make():
             self.stats["two_step"] += 1
@@ -807,7 +836,10 @@ class ExplorerState:
         """Exact scores ``[len(indices)]`` of these training images for the current (or given)
         test image, label and score (streamed with :func:`tfa_tutorial.gradient_scores`; cached)."""
         s = settings or self.settings
-        return self._exact_for(s, self._test_info(s).target, [int(i) for i in indices])
+        indices = indices.tolist() if hasattr(indices, "tolist") and not is_whole_number(indices) else indices
+        if is_whole_number(indices):
+            raise ValueError(f"indices must be a list of training indices, got the single index {indices!r}: use [{indices!r}]")
+        return self._exact_for(s, self._test_info(s).target, [check_index(i, self.n_train) for i in indices])
 
     def _exact_for(self, s: ExplorerSettings, target: int, indices: list[int]) -> torch.Tensor:
         known = self._exact.get_or(self._score_key(s, target), dict)
@@ -913,8 +945,7 @@ class ExplorerState:
         if test_index is not None:
             overrides["test_index"] = test_index
         s = self._validated(overrides) if overrides else self.settings
-        if not (isinstance(k, int) and k >= 1 and isinstance(m, int) and m >= 1):
-            raise ValueError(f"k and m must be positive ints, got k={k!r}, m={m!r}")
+        k, m = check_int(k, "k"), check_int(m, "m")
         with self._threads():
             dtype = next(self.model.parameters()).dtype
             if "layer" not in self._neural:
@@ -943,9 +974,8 @@ class ExplorerState:
             return NeuralFeaturesView(test, test.target, float(contrib.sum()) + b, b, neurons)
 
 
-def _is_int(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) or (isinstance(v, torch.Tensor) and v.ndim == 0 and not v.is_floating_point())
+_is_int = is_whole_number  # Python, NumPy and 0-d tensor integers; not bool
 
 
 def _is_real(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(float(v))

@@ -24,6 +24,7 @@ from torch import nn
 
 from .metrics import one_step_test
 from .reduction import reduce_map
+from .validation import check_int, is_whole_number
 
 __all__ = ["faithfulness_curves", "DEFAULT_KS"]
 
@@ -95,7 +96,11 @@ def faithfulness_curves(
                 for name, m in maps.items()}
     if not isinstance(x_train, torch.Tensor) or x_train.ndim != 4:
         raise ValueError(f"x_train must be a [B, C, H, W] tensor, got {getattr(x_train, 'shape', type(x_train))}")
+    ks = list(ks)
+    if any(not is_whole_number(k) for k in ks):
+        raise ValueError(f"every k must be a whole number of pixels, got {ks}")
     ks = [int(k) for k in ks]
+    n_random = check_int(n_random, "n_random")
     if not ks:
         raise ValueError("ks is empty: give at least one number of pixels")
     return _curves_one(model, x_train, y_train, x_test, y_test, _reduced(maps, x_train, sign), ks, seed, lr, fill,

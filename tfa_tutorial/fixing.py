@@ -40,6 +40,7 @@ from .reduction import reduce_map
 from .scores import grad_cos, grad_dot
 from .tfa import tfa_maps
 from .training import predict, shortcut_report, train_model, train_or_load
+from .validation import check_finite, check_flags, check_real
 
 __all__ = [
     "STRATEGIES",
@@ -305,14 +306,13 @@ def repair_masks(maps: torch.Tensor, fraction: float = 0.2, smooth: int = 3) -> 
     map (``[B, C, H, W]`` reduced to its positive part summed over channels, or ``[B, H, W]``)
     after a ``smooth``×``smooth`` box average (1 = none), which favours compact regions over
     scattered single pixels."""
-    maps = torch.as_tensor(maps)
+    maps = check_finite(torch.as_tensor(maps), "maps", "a map with NaN or inf cannot choose the pixels to repair")
     if maps.ndim == 4:
         maps = reduce_map(maps, "positive", "sum")
     if maps.ndim != 3:
         raise ValueError(f"maps must be [B, C, H, W] or [B, H, W], got shape {tuple(maps.shape)}")
-    if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
-    if not isinstance(smooth, int) or smooth < 1 or smooth % 2 == 0:
+    fraction = check_real(fraction, "fraction", 0.0, 1.0, strict_minimum=True)
+    if not isinstance(smooth, int) or isinstance(smooth, bool) or smooth < 1 or smooth % 2 == 0:
         raise ValueError(f"smooth must be an odd positive int (box size in pixels), got {smooth!r}")
     b, h, w = maps.shape
     k = max(1, round(fraction * h * w))
@@ -382,7 +382,7 @@ def mask_overlap(repair: torch.Tensor, truth: torch.Tensor) -> dict:
     whose true mask is non-empty: mean ``iou`` (|R ∩ P| / |R ∪ P|), ``coverage`` (share of all
     their patch pixels that were repaired), ``precision`` (share of their repaired pixels that lie on
     the patch), and ``n`` (how many images had a patch)."""
-    repair, truth = torch.as_tensor(repair).bool(), torch.as_tensor(truth).bool()
+    repair, truth = check_flags(repair, "repair masks"), check_flags(truth, "truth masks")
     if repair.shape != truth.shape:
         raise ValueError(f"repair {tuple(repair.shape)} and truth {tuple(truth.shape)} masks differ in shape")
     has = truth.flatten(1).any(1)

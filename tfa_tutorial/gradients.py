@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .validation import check_inputs_targets, check_model_ready
+from .validation import check_finite, check_inputs_targets, check_int, check_model_ready, check_real
 
 __all__ = [
     "select_params",
@@ -128,9 +128,12 @@ def _chunks(n: int, size: int) -> Iterable[slice]:
 
 @torch.no_grad()
 def predicted_labels(model: nn.Module, inputs: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """ŷ = argmax_k f_θ(x)_k for each input, ``[N]`` int64 on the inputs' device."""
+    """ŷ = argmax_k f_θ(x)_k for each input, ``[N]`` int64 on the inputs' device. Non-finite
+    logits raise instead of becoming class 0."""
+    batch_size = check_int(batch_size, "batch_size")
     device = next(model.parameters()).device
-    out = [model(inputs[s].to(device)).argmax(1) for s in _chunks(len(inputs), batch_size)]
+    out = [check_finite(model(inputs[s].to(device)), "the model's logits",
+                        "check the inputs and the model's weights").argmax(1) for s in _chunks(len(inputs), batch_size)]
     return torch.cat(out).to(inputs.device)
 
 
@@ -157,6 +160,9 @@ def per_sample_grads(
         ``named_parameters()`` order. This holds all N gradients: for scoring many training
         examples use :func:`tfa_tutorial.grad_cos`, which streams instead.
     """
+    if chunk_size is not None:
+        chunk_size = check_int(chunk_size, "chunk_size")
+    check_real(memory_budget, "memory_budget", 0, strict_minimum=True)
     check_model_ready(model)
     theta = select_params(model, params)
     device = next(iter(theta.values())).device
@@ -172,4 +178,5 @@ def per_sample_grads(
         chunks = tqdm(chunks, desc="per-sample gradients", leave=False)
     for s in chunks:
         out.append(flatten_grads(fn(theta, inputs[s].to(device), targets[s].to(device)), batched=True))
-    return torch.cat(out)
+    return check_finite(torch.cat(out), "the per-sample gradients",
+                        "the loss gradient overflowed or the model is not finite on these inputs")

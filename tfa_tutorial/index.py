@@ -23,7 +23,7 @@ from torch import nn
 
 from .gradients import ParamSelection, auto_chunk_size, per_sample_grads, select_params
 from .scores import gradient_scores, normalize_rows, resolve_test_targets
-from .validation import check_inputs_targets, check_model_ready
+from .validation import check_inputs_targets, check_int, check_model_ready
 
 __all__ = ["RandomProjection", "GradientIndex"]
 
@@ -115,6 +115,9 @@ class GradientIndex:
             projection: ``None`` (exact, ``N × P`` floats), ``"countsketch"`` or ``"gaussian"``.
             dim: d, the projected dimension (ignored without projection).
         """
+        if chunk_size is not None:
+            chunk_size = check_int(chunk_size, "chunk_size")
+        dim, seed = check_int(dim, "dim"), check_int(seed, "seed", None)
         check_model_ready(model)
         train_inputs, train_targets = check_inputs_targets(model, train_inputs, train_targets, "train_inputs")
         n_params = sum(t.numel() for t in select_params(model, params).values())
@@ -157,6 +160,7 @@ class GradientIndex:
         pairs) and ``topk_overlap`` (mean share of the exact top-k training examples that the
         index also ranks in its top-k, per test example).
         """
+        k = check_int(k, "k")
         approx = self.query(test_inputs, test_targets, score)
         exact = gradient_scores(
             self.model, self.train_inputs, self.train_targets, test_inputs, test_targets, score=score,

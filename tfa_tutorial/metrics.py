@@ -17,6 +17,7 @@ Faithfulness
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -24,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad
 
-from .validation import check_inputs_targets, check_model_ready
+from .validation import NonFiniteError, check_finite, check_flags, check_inputs_targets, check_int, check_model_ready, check_real, is_whole_number
 
 __all__ = [
     "average_precision",
@@ -38,9 +39,12 @@ __all__ = [
 
 def average_precision(scores: torch.Tensor, labels: torch.Tensor) -> float:
     """Area under the precision–recall curve, step form: Σ_t (R_t − R_{t−1}) P_t over the distinct
-    score thresholds t in decreasing order (tied scores enter together). 0 if no positive."""
-    scores = torch.as_tensor(scores, dtype=torch.float64).flatten()
-    labels = torch.as_tensor(labels).flatten().bool()
+    score thresholds t in decreasing order (tied scores enter together). 0 if no positive.
+
+    ``labels`` are boolean flags (bool, or 0/1): class ids are refused, not cast to True. NaN or
+    infinite scores raise :class:`~tfa_tutorial.validation.NonFiniteError`."""
+    scores = check_finite(torch.as_tensor(scores, dtype=torch.float64).flatten(), "scores")
+    labels = check_flags(torch.as_tensor(labels).flatten(), "labels (positive flags)")
     if scores.shape != labels.shape:
         raise ValueError(f"{scores.numel()} scores but {labels.numel()} labels")
     n_pos = int(labels.sum())
@@ -69,7 +73,8 @@ def shortcut_detection_auprc(scores: torch.Tensor, patched: torch.Tensor) -> flo
     scores = torch.as_tensor(scores)
     if scores.ndim != 2:
         raise ValueError(f"scores must be [Q, N], got shape {tuple(scores.shape)}")
-    patched = torch.as_tensor(patched).bool()
+    check_finite(scores, "scores")
+    patched = check_flags(patched, "patched")
     if patched.shape != (scores.shape[1],):
         raise ValueError(f"patched must be [N] = [{scores.shape[1]}], got {tuple(patched.shape)}")
     if scores.shape[0] == 0:
@@ -80,7 +85,8 @@ def shortcut_detection_auprc(scores: torch.Tensor, patched: torch.Tensor) -> flo
 
 
 def _check_maps_masks(maps: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    maps, masks = torch.as_tensor(maps), torch.as_tensor(masks).bool()
+    maps, masks = torch.as_tensor(maps), check_flags(masks, "masks")
+    check_finite(maps, "maps", "a map with NaN or inf has no meaningful localisation score")
     if maps.ndim == 2:
         maps, masks = maps[None], masks[None] if masks.ndim == 2 else masks
     if maps.ndim != 3:
@@ -161,15 +167,23 @@ def one_step_test(
     """
     if mode not in ("insertion", "deletion"):
         raise ValueError(f"mode must be 'insertion' or 'deletion', got {mode!r}")
+    lr = check_real(lr, "lr", 0, strict_minimum=True)
+    fill = check_real(fill, "fill")
+    n_random = check_int(n_random, "n_random")
+    seed = check_int(seed, "seed", None)
     check_model_ready(model)
     train_inputs, train_targets = check_inputs_targets(model, train_inputs, train_targets, "train_inputs")
     test_inputs, test_targets = check_inputs_targets(model, test_inputs, test_targets, "test_inputs")
-    maps = torch.as_tensor(maps)
+    maps = check_finite(torch.as_tensor(maps), "maps", "a map with NaN or inf cannot rank pixels")
     if maps.shape != (train_inputs.shape[0],) + tuple(train_inputs.shape[-2:]):
         raise ValueError(f"maps must be [B, H, W] = {(train_inputs.shape[0],) + tuple(train_inputs.shape[-2:])}, got {tuple(maps.shape)}")
     n_pix = maps[0].numel()
-    if any(not (1 <= k <= n_pix) for k in ks):
-        raise ValueError(f"every k must lie in [1, {n_pix}], got {list(ks)}")
+    ks = list(ks)
+    if not ks:
+        raise ValueError("ks is empty: give at least one number of pixels k")
+    if any(not is_whole_number(k) or not 1 <= int(k) <= n_pix for k in ks):
+        raise ValueError(f"every k must lie in [1, {n_pix}] and be a whole number, got {ks}")
+    ks = [int(k) for k in ks]
     device = next(model.parameters()).device
     train_inputs, train_targets = train_inputs.to(device), train_targets.to(device)
     test_inputs, test_targets = test_inputs.to(device), test_targets.to(device)
@@ -190,7 +204,10 @@ def one_step_test(
         g = g_of(theta, x, train_targets)
         with torch.no_grad():
             stepped = {n: theta[n] - lr * g[n] for n in theta}
-            return float(loss(stepped, test_inputs, test_targets) - base)
+            d = float(loss(stepped, test_inputs, test_targets) - base)
+        if not math.isfinite(d):
+            raise NonFiniteError(f"the test loss after one SGD step with lr={lr:g} is not finite: lower lr")
+        return d
 
     gen = torch.Generator().manual_seed(seed)
     out = {"k": torch.tensor(list(ks)), "map": [], "random": [], "random_std": []}

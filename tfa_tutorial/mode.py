@@ -58,7 +58,7 @@ def _env_choice() -> bool | None:
 def _saved_path() -> Path:
     from .cache import cache_dir  # the cache folder's rule lives in cache.py
 
-    return cache_dir() / _SAVED_FILE
+    return cache_dir(create=False) / _SAVED_FILE
 
 
 def _saved_choice() -> bool | None:

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .training import predict
-from .validation import check_inputs, check_model_ready
+from .validation import check_finite, check_inputs, check_int, check_model_ready, check_real
 
 __all__ = [
     "FeatureLayer",
@@ -175,7 +175,9 @@ def neural_activations(
 
 
 def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
-    """Min–max normalise each map ``[..., H, W]`` to [0, 1]; a constant map becomes all zeros."""
+    """Min–max normalise each map ``[..., H, W]`` to [0, 1]; a constant map becomes all zeros.
+    A map holding NaN or ±inf raises instead of becoming all zeros."""
+    check_finite(maps, "maps")
     lo = maps.amin(dim=(-2, -1), keepdim=True)
     hi = maps.amax(dim=(-2, -1), keepdim=True)
     span = hi - lo
@@ -228,6 +230,7 @@ def class_contributions(
     h = neural_activations(model, images, layer) if activations is None else activations
     if h.ndim != 2 or h.shape[1] != layer.num_features:
         raise ValueError(f"activations must have shape [N, {layer.num_features}], got {tuple(h.shape)}")
+    check_finite(h, "activations")
     return layer.weight[target].cpu().to(h.dtype) * h
 
 
@@ -237,7 +240,8 @@ def top_neurons(contributions: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, 
     Returns ``(indices [k], mean contributions [k])``, largest first."""
     if contributions.ndim != 2 or len(contributions) == 0:
         raise ValueError(f"contributions must be a non-empty [N, F] tensor, got {tuple(contributions.shape)}")
-    k = min(int(k), contributions.shape[1])
+    k = min(check_int(k, "k"), contributions.shape[1])
+    check_finite(contributions, "contributions")
     mean = contributions.mean(0)
     v, i = mean.topk(k)
     return i, v
@@ -248,8 +252,10 @@ def top_activating(activations: torch.Tensor, neuron: int, m: int = 16) -> torch
     (its top-activating images), largest first."""
     if activations.ndim != 2:
         raise ValueError(f"activations must be [N, F], got {tuple(activations.shape)}")
-    _neuron_index(int(neuron), activations.shape[1])
-    return activations[:, int(neuron)].topk(min(int(m), len(activations))).indices
+    neuron = check_int(neuron, "neuron", 0)
+    _neuron_index(neuron, activations.shape[1])
+    check_finite(activations, "activations")
+    return activations[:, neuron].topk(min(check_int(m, "m"), len(activations))).indices
 
 
 @torch.no_grad()
@@ -309,10 +315,9 @@ def spuriousness(
     h = neural_activations(model, images, layer) if activations is None else activations
     if h.shape != (n, layer.num_features):
         raise ValueError(f"activations must have shape [{n}, {layer.num_features}], got {tuple(h.shape)}")
+    check_finite(h, "activations")
     idx = _neuron_index(list(range(layer.num_features)) if neurons is None else list(neurons), layer.num_features)
-    m = min(int(m), n)
-    if m < 1:
-        raise ValueError(f"m must be ≥ 1, got {m}")
+    m = min(check_int(m, "m"), n)
     top = h[:, idx].topk(m, dim=0).indices.T  # [F', m]
     # maps of every needed image for every neuron at once (each top image once)
     needed = top.flatten().unique()
@@ -341,9 +346,8 @@ def noise_in_mask(images: torch.Tensor, masks: torch.Tensor, sigma: float, seed:
         raise ValueError(f"images must be [N, C, H, W], got {tuple(images.shape)}")
     if masks.shape != (images.shape[0],) + tuple(images.shape[2:]):
         raise ValueError(f"masks must have shape [{images.shape[0]}, {images.shape[2]}, {images.shape[3]}], got {tuple(masks.shape)}")
-    if not (isinstance(sigma, (int, float)) and sigma >= 0):
-        raise ValueError(f"sigma must be a non-negative number, got {sigma!r}")
-    g = torch.Generator().manual_seed(int(seed))
+    sigma = check_real(sigma, "sigma", 0)
+    g = torch.Generator().manual_seed(check_int(seed, "seed", None))
     eps = torch.randn(images.shape, generator=g, dtype=images.dtype)
     return images + float(sigma) * eps * masks[:, None].to(images.dtype)
 
@@ -374,6 +378,8 @@ def mask_sensitivity(
     without noise minus with), ``mass`` (mean mask mass per image, in pixels) and, with ``target``,
     ``target_rate`` (share predicted as ``target``: the flip rate on patched images of other classes)."""
     images = check_inputs(model, images, "images")
+    repeats = check_int(repeats, "repeats")
+    sigma = check_real(sigma, "sigma", 0)
     labels = torch.as_tensor(labels).long()
     if labels.shape != (len(images),):
         raise ValueError(f"labels must have shape [{len(images)}], got {tuple(labels.shape)}")
@@ -395,7 +401,7 @@ def mask_sensitivity(
     out = {"none": {**row([images]), "mass": 0.0}}
     for name, mk in masks.items():
         mk = torch.as_tensor(mk).to(images.dtype)
-        r = row([noise_in_mask(images, mk, sigma, seed + t) for t in range(int(repeats))])
+        r = row([noise_in_mask(images, mk, sigma, seed + t) for t in range(repeats)])
         r["mass"] = float(mk.sum(dim=(1, 2)).mean())
         r["drop"] = out["none"]["acc"] - r["acc"]
         out[name] = r

@@ -15,12 +15,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 
 from .data import ImageDataset
+from .validation import check_unit_images
 
 __all__ = ["PatchSpec", "PatchedDataset", "PRESETS", "checkerboard", "patch_tensor", "patch_mask",
            "apply_patch", "validate", "inject_patch", "patch_all"]
@@ -194,7 +196,11 @@ def patch_mask(spec: PatchSpec, image_shape: Sequence[int]) -> torch.Tensor:
 
 
 def apply_patch(images: torch.Tensor, spec: PatchSpec) -> torch.Tensor:
-    """A copy of ``images`` ``[N, C, H, W]`` (or one ``[C, H, W]`` image) with the patch pasted on each."""
+    """A copy of ``images`` ``[N, C, H, W]`` (or one ``[C, H, W]`` image) with the patch pasted on each.
+
+    Images must be floating point in [0, 1], the scale of the patch's values (1.0 = white); uint8
+    or [0, 255] images are refused: convert them with ``images.float() / 255`` first."""
+    check_unit_images(images, "images")
     single = images.ndim == 3
     batch = images.unsqueeze(0) if single else images
     if batch.ndim != 4:
@@ -247,12 +253,34 @@ def _patched_dataset(dataset: ImageDataset, spec: PatchSpec, chosen: torch.Tenso
     return PatchedDataset(images, dataset.labels.clone(), dataset.classes, name, patched=flags, masks=masks, spec=spec)
 
 
+def _check_dataset(dataset, fn: str) -> None:
+    if not isinstance(dataset, ImageDataset):
+        raise TypeError(
+            f"{fn} needs an ImageDataset (images with labels and class names), got {type(dataset).__name__}; "
+            "wrap a pair with ImageDataset(images, labels, classes)"
+        )
+
+
 def inject_patch(dataset: ImageDataset, spec: PatchSpec) -> PatchedDataset:
     """Paste the patch on ``round(prevalence · n_target)`` images of ``target_class``, chosen at
-    random with ``spec.seed``. ``dataset`` is not modified; images keep their order."""
+    random with ``spec.seed``. ``dataset`` is not modified; images keep their order. A data set
+    without any image of ``target_class`` (and ``prevalence > 0``) is an error, since nothing
+    would be patched."""
+    _check_dataset(dataset, "inject_patch")
     validate(spec, dataset.image_shape, dataset.num_classes)
     target = (dataset.labels == spec.target_class).nonzero().flatten()
+    if len(target) == 0 and spec.prevalence > 0:
+        raise ValueError(
+            f"the data set {dataset.name!r} has no image of target_class {spec.target_class} "
+            f"({dataset.classes[spec.target_class]!r}), so the patch would be pasted on nothing; "
+            "choose a class present in the data (see dataset.class_counts())"
+        )
     k = round(spec.prevalence * len(target))
+    if k == 0 and spec.prevalence > 0:
+        warnings.warn(
+            f"prevalence {spec.prevalence} of the {len(target)} image(s) of target_class {spec.target_class} "
+            "rounds to 0: no image is patched. Raise the prevalence or use more data.", RuntimeWarning, stacklevel=2,
+        )
     gen = torch.Generator().manual_seed(spec.seed)
     chosen = target[torch.randperm(len(target), generator=gen)[:k]].sort().values
     return _patched_dataset(dataset, spec, chosen, f"{dataset.name}+patch")
@@ -261,6 +289,7 @@ def inject_patch(dataset: ImageDataset, spec: PatchSpec) -> PatchedDataset:
 def patch_all(dataset: ImageDataset, spec: PatchSpec, exclude_target: bool = False) -> PatchedDataset:
     """Paste the patch on every image: the patched test set. With ``exclude_target=True`` the
     images of ``target_class`` are dropped first (only they cannot be flipped to it)."""
+    _check_dataset(dataset, "patch_all")
     validate(spec, dataset.image_shape, dataset.num_classes)
     if exclude_target:
         dataset = dataset.subset(dataset.labels != spec.target_class)

@@ -31,7 +31,7 @@ from torch import nn
 from torch.func import grad
 
 from .gradients import ParamSelection, _frozen_state, example_loss_fn, flatten_grads, per_sample_grads, select_params
-from .validation import check_inputs, check_inputs_targets, check_model_ready
+from .validation import check_finite, check_inputs_targets, check_model_ready, check_one_image
 
 __all__ = ["VECTOR_KINDS", "class_mean_gradient", "score_vector", "vector_score_fn", "vector_scores", "normalizes_train"]
 
@@ -50,14 +50,12 @@ def _check_kind(kind: str) -> None:
 
 
 def _unit(v: torch.Tensor) -> torch.Tensor:
-    n = v.norm()
+    n = check_finite(v, "the test vector").norm()
     return v / n if n > 0 else torch.zeros_like(v)
 
 
 def _one(model, x, name):
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be one image tensor [C, H, W], got {type(x).__name__}")
-    return check_inputs(model, x.unsqueeze(0), name)
+    return check_one_image(model, x, name)
 
 
 def _label(model, x1, target):

@@ -13,13 +13,16 @@ import torch
 from torch import nn
 
 from .gradients import ParamSelection, auto_chunk_size, per_sample_grads, predicted_labels, select_params
-from .validation import check_inputs, check_inputs_targets, check_model_ready
+from .validation import check_finite, check_inputs, check_inputs_targets, check_int, check_model_ready, check_real
 
 __all__ = ["grad_dot", "grad_cos", "grad_cos_and_dot", "gradient_scores", "normalize_rows", "resolve_test_targets"]
 
 
 def normalize_rows(g: torch.Tensor) -> torch.Tensor:
-    """Rows divided by their L2 norm; zero rows stay zero (so their cosine is 0, not NaN)."""
+    """Rows divided by their L2 norm; zero rows stay zero (so their cosine is 0, not NaN).
+    A row holding NaN or ±inf raises :class:`~tfa_tutorial.validation.NonFiniteError` rather than
+    becoming a zero row."""
+    check_finite(g, "the gradient rows", "the model's loss gradient is not finite: check the model's weights and inputs")
     norms = g.norm(dim=1, keepdim=True)
     return torch.where(norms > 0, g / norms.clamp_min(torch.finfo(g.dtype).tiny), torch.zeros_like(g))
 
@@ -54,6 +57,9 @@ def gradient_scores(
     """
     if score not in ("cos", "dot", "both"):
         raise ValueError(f"score must be 'cos', 'dot' or 'both', got {score!r}")
+    if chunk_size is not None:
+        chunk_size = check_int(chunk_size, "chunk_size")
+    check_real(memory_budget, "memory_budget", 0, strict_minimum=True)
     check_model_ready(model)
     test_targets = resolve_test_targets(model, test_inputs, test_targets)
     train_inputs, train_targets = check_inputs_targets(model, train_inputs, train_targets, "train_inputs")

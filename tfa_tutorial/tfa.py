@@ -21,7 +21,7 @@ from torch.func import grad
 from .attribution_methods import attribute
 from .gradients import ParamSelection, _frozen_state, example_loss_fn, flatten_grads, per_sample_grads, select_params
 from .scores import resolve_test_targets
-from .validation import check_inputs, check_inputs_targets, check_model_ready
+from .validation import check_inputs_targets, check_model_ready, check_one_image
 
 __all__ = ["tda_score_fn", "tfa_map", "tfa_maps"]
 
@@ -42,9 +42,7 @@ def tda_score_fn(
     if score not in ("cos", "dot"):
         raise ValueError(f"score must be 'cos' or 'dot', got {score!r}")
     check_model_ready(model)
-    if not isinstance(test_input, torch.Tensor):
-        raise TypeError(f"test_input must be one image tensor [C, H, W], got {type(test_input).__name__}")
-    test_input = check_inputs(model, test_input.unsqueeze(0), "test_input")
+    test_input = check_one_image(model, test_input, "test_input")
     if test_target is not None:
         test_target = torch.as_tensor(test_target).reshape(1)
     test_target = resolve_test_targets(model, test_input, test_target)

@@ -28,6 +28,7 @@ from torch import nn
 from .cache import CheckpointError, cache_dir, load_checkpoint, save_checkpoint
 from .data import ImageDataset
 from .patches import PatchSpec, apply_patch, inject_patch, validate
+from .validation import NonFiniteError, check_finite, check_int, check_model_finite, check_real
 
 __all__ = [
     "get_device",
@@ -80,6 +81,7 @@ def _unpack(data: Data, what: str = "data") -> tuple[torch.Tensor, torch.Tensor]
         raise ValueError(f"{what}: {len(images)} images but {len(labels)} labels")
     if len(images) == 0:
         raise ValueError(f"{what} is empty")
+    check_finite(images, f"{what}: images", "remove or repair those images (e.g. torch.nan_to_num) first")
     return images, labels.long()
 
 
@@ -123,8 +125,15 @@ def train_model(
         ``loss`` and ``train_acc`` lists, ``seconds``, ``steps`` and the settings used.
     """
     images, labels = _unpack(data, "training data")
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be ≥ 1, got epochs={epochs}, batch_size={batch_size}")
+    epochs, batch_size = check_int(epochs, "epochs"), check_int(batch_size, "batch_size")
+    lr = check_real(lr, "lr", 0, strict_minimum=True)
+    weight_decay = check_real(weight_decay, "weight_decay", 0)
+    seed = check_int(seed, "seed", None)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError("the model has no trainable parameters (none, or all requires_grad=False): nothing to train")
+    check_model_finite(model)
     device = _model_device(model) if device is None else get_device(device)
     model.to(device)
     n = len(images)
@@ -143,17 +152,24 @@ def train_model(
     bar = tqdm(total=epochs * steps_per_epoch, desc="training", disable=not progress, leave=False)
     start = time.perf_counter()
     try:
-        for _ in range(epochs):
+        for epoch in range(epochs):
             model.train()
             order = torch.randperm(n, generator=gen)
             loss_sum, correct, seen = 0.0, 0, 0
             for step in range(steps_per_epoch):
                 idx = order[step * batch_size:(step + 1) * batch_size]
                 x, y = images[idx].to(device, non_blocking=True), labels[idx].to(device, non_blocking=True)
-                logits = model(x)
+                logits = _forward(model, x)
                 if seen == 0 and not history["loss"]:
                     _check_logits(logits, labels)
                 loss = F.cross_entropy(logits, y)
+                if not torch.isfinite(loss.detach()):
+                    raise NonFiniteError(
+                        f"training stopped: the loss is {float(loss.detach())} at epoch {epoch + 1}, batch "
+                        f"{step + 1} of {steps_per_epoch} (training examples {idx[:8].tolist()}"
+                        f"{'...' if len(idx) > 8 else ''}). The weights diverged: lower lr (now {lr:g}) or "
+                        "check the model's forward for log(0) or division by zero"
+                    )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -169,7 +185,21 @@ def train_model(
         bar.close()
     history["seconds"] = time.perf_counter() - start
     history["steps"] = epochs * steps_per_epoch
+    check_model_finite(model)  # the last step can still overflow
     return model.eval(), history
+
+
+def _forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``model(x)``, with a failing forward pass reported as a shape/dtype mismatch."""
+    try:
+        out = model(x)
+    except torch.cuda.OutOfMemoryError:
+        raise
+    except RuntimeError as err:
+        raise ValueError(f"the model cannot take images of shape {tuple(x.shape[1:])} and dtype {x.dtype}: {err}") from err
+    if not isinstance(out, torch.Tensor) or out.ndim != 2:
+        raise ValueError(f"the model must return logits [B, K], got {type(out).__name__} {tuple(getattr(out, 'shape', ()))}")
+    return out
 
 
 @torch.no_grad()
@@ -182,11 +212,15 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> tu
         raise ValueError(f"images must be a float tensor [N, C, H, W], got {getattr(images, 'dtype', type(images))} {tuple(getattr(images, 'shape', ()))}")
     if len(images) == 0:
         raise ValueError("no images to predict")
+    batch_size = check_int(batch_size, "batch_size")
+    check_finite(images, "images", "a NaN image has no prediction; repair or drop it")
     device, was_training = _model_device(model), model.training
     model.eval()
     try:
         probs = torch.cat([
-            F.softmax(model(images[i:i + batch_size].to(device)).float(), dim=1).cpu()
+            F.softmax(check_finite(_forward(model, images[i:i + batch_size].to(device)), "the model's logits",
+                                   "check the model's weights (they may be NaN after a diverged training)").float(),
+                      dim=1).cpu()
             for i in range(0, len(images), batch_size)
         ])
     finally:
@@ -197,7 +231,8 @@ def predict(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> tu
 def accuracy(model: nn.Module, data: Data, batch_size: int = 512) -> float:
     """Fraction of ``data`` (an :class:`ImageDataset` or ``(images, labels)``) classified correctly."""
     images, labels = _unpack(data)
-    pred, _ = predict(model, images, batch_size)
+    pred, probs = predict(model, images, batch_size)
+    _check_logits(probs, labels)
     return float((pred == labels).float().mean())
 
 
@@ -280,7 +315,9 @@ def train_or_load(
 
     Returns:
         ``(model, meta)``: the model in eval mode; ``meta`` holds ``name``, ``config_hash``,
-        ``history`` (from training) and ``from_cache`` (True when loaded).
+        ``history`` (from training), ``from_cache`` (True when loaded) and ``saved`` (False when
+        the checkpoint could not be written, e.g. a read-only cache: the trained model is then
+        returned with a warning, never lost).
     """
     if not name or any(ch in name for ch in "/\\"):
         raise ValueError(f"name must be a non-empty file-name part without slashes, got {name!r}")
@@ -288,12 +325,12 @@ def train_or_load(
     model = build_fn()
     # the architecture (the module tree's repr) is part of the key, so changing the model never loads stale weights
     key = config_hash({"name": name, "seed": seed, "config": config, "model": repr(model)})
-    folder = Path(directory) if directory is not None else cache_dir("checkpoints")
+    folder = Path(directory) if directory is not None else cache_dir("checkpoints", create=False)
     path = folder / f"{name}-{key}.pt"
     if path.is_file() and not retrain:
         try:
             model, meta = load_checkpoint(path, model)
-            return model.eval(), {**meta, "from_cache": True, "path": str(path)}
+            return model.eval(), {**meta, "from_cache": True, "path": str(path), "saved": True}
         except CheckpointError as err:  # a damaged cache entry is recomputed, not fatal
             warnings.warn(f"retraining: {err}", RuntimeWarning, stacklevel=2)
             seed_everything(seed)
@@ -302,8 +339,14 @@ def train_or_load(
     model, history = out if isinstance(out, tuple) else (out, {})
     meta = {"name": name, "config_hash": key, "config": json.loads(json.dumps(config, default=_json_default)),
             "history": history}
-    save_checkpoint(model, path, meta)
-    return model.eval(), {**meta, "from_cache": False, "path": str(path)}
+    try:
+        save_checkpoint(model, path, meta)
+    except OSError as err:  # a read-only or full cache: keep the trained model, warn, go on
+        warnings.warn(f"the trained model {name!r} could not be saved to {path} ({type(err).__name__}: {err}); "
+                      "it is kept in memory only and will be retrained next time. Set TFA_CACHE_DIR to a "
+                      "writable folder to keep it.", RuntimeWarning, stacklevel=2)
+        return model.eval(), {**meta, "from_cache": False, "path": None, "saved": False}
+    return model.eval(), {**meta, "from_cache": False, "path": str(path), "saved": True}
 
 
 def prevalence_sweep(
