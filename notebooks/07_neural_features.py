@@ -303,7 +303,8 @@ print(f"share of each soft mask on the patch: spurious {on_box['spurious']:.2f},
 # test image and their top-activating training images. The explorer's state computes both.
 
 # %%
-# the paper's TFA map (SmoothGrad gradient); the explorer's default is the exact decomposition (notebook 05)
+# the paper's TFA map (SmoothGrad gradient): this section compares the paper's view with neural features
+# (the explorer's default map is another one, chosen from the evidence: notebook 05)
 state = ExplorerState.from_experiment(exp, test_sets=("patched",), k=5, method="gradient")
 j = int(state.flipped[0])
 r = state.result(test_index=j)
@@ -316,13 +317,15 @@ for n in nf.neurons:
 
 # %%
 k = len(r.proponents)
-fig, axes = plt.subplots(1 + len(nf.neurons), k + 1, figsize=(1.7 * (k + 1), 2.0 * (1 + len(nf.neurons)) + 0.6))
+fig, axes = plt.subplots(1 + len(nf.neurons), k + 1, figsize=(1.75 * (k + 1) + 1.2, 2.1 * (1 + len(nf.neurons)) + 0.7),
+                         layout="constrained")
 show_image(axes[0, 0], r.test.image, f"test #{j}\n{r.test.label_name} → {r.test.pred_name}", mask=box)
+tfa_vmax = max(float(p.shown.abs().max()) for p in r.proponents) or 1.0  # one symmetric scale for the TFA row
 for i, p in enumerate(r.proponents):
-    show_map(axes[0, i + 1], p.shown, p.image, mask=p.mask, title=f"TFA: #{p.index}\n{p.label_name[:9]}")
+    im_tfa = show_map(axes[0, i + 1], p.shown, None, mask=p.mask, vmax=tfa_vmax, title=f"TFA: #{p.index}\n{p.label_name}")
 for row, n in enumerate(nf.neurons, 1):
-    show_map(axes[row, 0], n.map, r.test.image, mask=box, signed=False, vmax=1, alpha=0.6,
-             title=f"neuron {n.neuron}\nW·h {n.contribution:+.2f}")
+    im_nf = show_map(axes[row, 0], n.map, r.test.image, mask=box, signed=False, vmax=1, alpha=0.6,
+                     title=f"neuron {n.neuron}\nW·h {n.contribution:+.2f}")
     for i in range(k):
         ax = axes[row, i + 1]
         if i < len(n.top_indices):
@@ -330,11 +333,12 @@ for row, n in enumerate(nf.neurons, 1):
                      title=f"#{n.top_indices[i]}")
         else:
             ax.axis("off")
-axes[0, 0].set_ylabel("TFA (test-specific)", fontsize=8)
-fig.suptitle("Top row: TFA maps (red +, blue −) on the top Grad-Cos proponents of this prediction.\n"
+axes[0, 0].set_ylabel("TFA (test-specific)", fontsize=9)
+fig.colorbar(im_tfa, ax=list(axes[0, 1:]), shrink=0.9, label="TFA map (red +, blue −)")
+fig.colorbar(im_nf, ax=list(axes[1:, :].flat), shrink=0.6, label="neuron activation map, [0, 1]")
+fig.suptitle("Top row: the paper's TFA map on the top Grad-Cos proponents of this prediction (one scale).\n"
              "Rows below: the neurons driving it — their map on the test image (left) and on their top training images",
-             fontsize=8)
-fig.tight_layout()
+             fontsize=10)
 plt.show()
 
 # %% [markdown]
