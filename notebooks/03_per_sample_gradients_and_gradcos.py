@@ -43,7 +43,7 @@ import torch.nn.functional as F
 import tfa_tutorial as T
 from tfa_tutorial.evaluation import retrieval_auprc
 from tfa_tutorial.experiment import shortcut_experiment
-from tfa_tutorial.plots import image_grid
+from tfa_tutorial.plots import ranked_rows
 
 torch.manual_seed(0)
 exp = shortcut_experiment(seed=0)  # loads cached checkpoints, or trains them (notebook 02)
@@ -113,18 +113,18 @@ cos_all, dot_all = T.grad_cos_and_dot(model, exp.train.images, exp.train.labels,
 cos, dot = cos_all[0], dot_all[0]
 
 # %%
-def ranked_grid(scores, title, k=8, largest=True):
+def ranked(scores, k=8, largest=True):
+    """The top-k training images by ``scores``, with class, patch flag and score as titles."""
     idx = scores.topk(k, largest=largest).indices
     titles = [f"{classes[int(exp.train.labels[i])].split('/')[0]}\n{'PATCH ' if exp.train.patched[i] else ''}{scores[i]:+.2f}"
               for i in idx]
-    return image_grid(exp.train.images[idx], titles, masks=exp.train.masks[idx], ncols=k, size=1.35, suptitle=title)
+    return exp.train.images[idx], titles, exp.train.masks[idx]
 
 
-fig = image_grid(x_test[None], [f"test: {classes[int(exp.test.labels[j])]}\npredicted {classes[pred]}"],
-                 ncols=1, size=1.8, suptitle="Test image (patched)")
-ranked_grid(cos, "Top Grad-Cos proponents (green box = patch)")
-ranked_grid(cos, "Top Grad-Cos opponents", largest=False)
-ranked_grid(dot, "Top Grad-Dot proponents")
+fig = ranked_rows(x_test, f"test image (patched)\n{classes[int(exp.test.labels[j])]} → {classes[pred]}",
+                  {"Grad-Cos\nproponents": ranked(cos), "Grad-Cos\nopponents": ranked(cos, largest=False),
+                   "Grad-Dot\nproponents": ranked(dot)},
+                  suptitle="The training images each score ranks first for this test image (green outline = patch)")
 plt.show()
 
 # %% [markdown]
@@ -158,12 +158,15 @@ for name, value in auprc.items():
     print(f"{name:>20}: {value:.2f}")
 
 # %%
-fig, ax = plt.subplots(figsize=(5, 2.8))
-names = list(auprc)
-ax.bar(names, [auprc[n] for n in names], color=["tab:green", "tab:orange", "tab:gray", "tab:gray", "k"])
+fig, ax = plt.subplots(figsize=(6.5, 3.2))
+names = [n for n in auprc if n != "prevalence (chance)"]
+bars = ax.bar(names, [auprc[n] for n in names], color=["tab:green", "tab:orange", "tab:gray", "tab:gray"][:len(names)])
+ax.bar_label(bars, fmt="%.2f", fontsize=9, padding=1)
+ax.axhline(auprc["prevalence (chance)"], color="k", ls="--", lw=1, label="chance (share of patched training images)")
 ax.set_ylabel("AUPRC (patched training images)")
 ax.set_title(f"Shortcut detection over {len(q_idx)} flipped test images")
-ax.set_ylim(0, 1.05)
+ax.set_ylim(0, 1.1)
+ax.legend(fontsize=9, loc="upper right")
 plt.xticks(rotation=15)
 plt.tight_layout()
 plt.show()
@@ -196,8 +199,7 @@ c.summary()
 # - Retrieval works: the training images are found. Which *regions* of them matter is the next
 #   question.
 #
-# **Exercises:** [`exercises/03_per_sample_gradients_and_gradcos.ipynb`](../exercises/03_per_sampl
-# e_gradients_and_gradcos.ipynb) (answers are checked automatically; hints never give the answer).
+# **Exercises:** [`exercises/03_per_sample_gradients_and_gradcos.ipynb`](../exercises/03_per_sample_gradients_and_gradcos.ipynb) (answers are checked automatically; hints never give the answer).
 #
 # **Next:** [04 · Training feature attribution](04_training_feature_attribution.ipynb) computes
 # maps on the retrieved training images and tests whether they point at the patch.

@@ -384,8 +384,7 @@ c.summary()
 #   clean-model control, and the two-step baseline localises it better than every TFA variant (the
 #   claims above give this run's numbers; `docs/results.md` the evidence over seeds).
 #
-# **Exercises:** [`exercises/04_training_feature_attribution.ipynb`](../exercises/04_training_feat
-# ure_attribution.ipynb) (answers are checked automatically; hints never give the answer).
+# **Exercises:** [`exercises/04_training_feature_attribution.ipynb`](../exercises/04_training_feature_attribution.ipynb) (answers are checked automatically; hints never give the answer).
 #
 # **Next:** [05 · Interactive explorer](05_interactive_explorer.ipynb) lets you browse harmful
 # training regions with widgets.

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["to_display", "show_image", "show_map", "image_grid", "map_rows", "bar_table", "FONT"]
+__all__ = ["to_display", "show_image", "show_map", "image_grid", "ranked_rows", "map_rows", "bar_table", "FONT"]
 
 FONT = 9  # the smallest text size of every figure
 
@@ -77,6 +77,30 @@ def image_grid(images, titles: Sequence[str] | None = None, masks=None, ncols: i
     if suptitle:
         fig.suptitle(suptitle, fontsize=FONT + 1)
     fig.tight_layout()
+    return fig
+
+
+def ranked_rows(query, query_title: str, rows: dict, size: float = 1.45, suptitle: str | None = None):
+    """One figure: the query (test) image on the left, and one row per ranking on the right.
+
+    ``rows = {"Top Grad-Cos proponents": (images [k, C, H, W], titles [k], masks [k, H, W] or None), ...}``."""
+    k = max(len(v[0]) for v in rows.values())
+    fig, axes = plt.subplots(len(rows), k + 1, figsize=(size * (k + 1) + 0.4, (size + 0.55) * len(rows) + 0.5),
+                             squeeze=False, layout="constrained")
+    for r, (name, (images, titles, masks)) in enumerate(rows.items()):
+        if r == 0:
+            show_image(axes[0, 0], query, query_title)
+        else:
+            axes[r, 0].axis("off")
+        for j in range(k):
+            ax = axes[r, j + 1]
+            if j < len(images):
+                show_image(ax, images[j], titles[j], None if masks is None else masks[j])
+            else:
+                ax.axis("off")
+        axes[r, 1].set_ylabel(name, fontsize=FONT + 1)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=FONT + 2)
     return fig
 
 
