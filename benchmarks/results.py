@@ -164,8 +164,8 @@ def fix_section(exp, seed: int = 0, top_k: int = 150, n_test: int = 20) -> dict:
         "remove flagged": fix_and_retrain(exp, "remove", flags, seed=seed),
         "remove as many random": fix_and_retrain(exp, "random_remove", flags, seed=seed),
         "remove as many random, same class": fix_and_retrain(exp, "random_remove", flags, seed=seed, pool="same_class"),
-        "repair flagged (TFA SmoothGrad × input)": fix_and_retrain(exp, "repair", flags, seed=seed, map_method="tfa_gxi"),
-        "repair flagged (two-step SmoothGrad × input)": fix_and_retrain(exp, "repair", flags, seed=seed, map_method="two_step_gxi"),
+        "repair flagged (TFA SmoothGrad × input)": fix_and_retrain(exp, "repair", flags, seed=seed, map_method="TFA-Cos · gradient × input"),
+        "repair flagged (two-step SmoothGrad × input)": fix_and_retrain(exp, "repair", flags, seed=seed, map_method="two-step · gradient × input"),
         "oracle: remove all patched": fix_and_retrain(exp, "oracle_remove", flags, seed=seed),
         "oracle: repair all patched (= clean model)": fix_and_retrain(exp, "oracle_repair", flags, seed=seed),
     }
