@@ -29,7 +29,7 @@ from .decomposition import decompose_score
 from .score_vectors import normalizes_train, score_vector, vector_score_fn, vector_scores
 
 __all__ = [
-    "MapFamily", "PairContext", "FAMILIES", "COURSE_FAMILIES", "SPECIFICITY_FAMILIES", "EXPLORER_FAMILIES",
+    "MapFamily", "PairContext", "FAMILIES", "COURSE_FAMILIES", "KEY_FAMILIES", "SPECIFICITY_FAMILIES", "EXPLORER_FAMILIES",
     "REPAIR_FAMILIES", "family", "family_group",
 ]
 
@@ -175,6 +175,14 @@ COURSE_FAMILIES = (
     "two-step · integrated gradients", "two-step · occlusion", "control · input as map", "control · random",
 )
 
+#: the rows that decide the story: docs/results.md's summary and notebook 04's evidence over seeds.
+KEY_FAMILIES = (
+    "TFA-Cos · gradient, SmoothGrad (paper)", "TFA-Cos · gradient × input", "TFA-Cos · integrated gradients",
+    "TFA-Cos · decomposition", "TFA-Cos · decomposition, first block", "counterfactual · decomposition",
+    "two-step · SmoothGrad", "two-step · gradient × input", "two-step · occlusion",
+    "control · input as map", "control · random",
+)
+
 #: the test-dependent families (and the two-step baseline, zero by construction) for the two-patch experiment.
 SPECIFICITY_FAMILIES = (
     "TFA-Cos · gradient, SmoothGrad (paper)", "TFA-Cos · gradient × input", "TFA-Cos · integrated gradients",
@@ -198,7 +206,7 @@ REPAIR_FAMILIES = (
     "control · input as map", "control · random",
 )
 
-for _selection in (COURSE_FAMILIES, SPECIFICITY_FAMILIES, EXPLORER_FAMILIES, REPAIR_FAMILIES):
+for _selection in (COURSE_FAMILIES, KEY_FAMILIES, SPECIFICITY_FAMILIES, EXPLORER_FAMILIES, REPAIR_FAMILIES):
     _unknown = [n for n in _selection if n not in FAMILIES]
     if _unknown:
         raise RuntimeError(f"selection names unknown map families: {_unknown}")
