@@ -2,6 +2,7 @@
 names are unique, every selection names registry families, a family's maps equal the direct
 computation, and notebook 04 measures with the same function as docs/results.md."""
 import ast
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def test_names_are_unique_and_selections_name_registry_families():
 
 
 def test_families_are_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         FAMILIES["control · random"].method = "input"
 
 
