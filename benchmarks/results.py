@@ -56,6 +56,7 @@ from tfa_tutorial.evidence import (  # noqa: E402
     specificity_evidence,
 )
 from tfa_tutorial.experiment import experiment_settings, shortcut_experiment  # noqa: E402
+from tfa_tutorial.families import KEY_FAMILIES  # noqa: E402
 
 SECTIONS = ("shortcut", "evidence", "completeness", "specificity", "faithfulness", "fix", "prevalence")
 CONFIGS = ("tutorial", "quanda_mnist")
@@ -164,8 +165,8 @@ def fix_section(exp, seed: int = 0, top_k: int = 150, n_test: int = 20) -> dict:
         "remove flagged": fix_and_retrain(exp, "remove", flags, seed=seed),
         "remove as many random": fix_and_retrain(exp, "random_remove", flags, seed=seed),
         "remove as many random, same class": fix_and_retrain(exp, "random_remove", flags, seed=seed, pool="same_class"),
-        "repair flagged (TFA SmoothGrad × input)": fix_and_retrain(exp, "repair", flags, seed=seed, map_method="tfa_gxi"),
-        "repair flagged (two-step SmoothGrad × input)": fix_and_retrain(exp, "repair", flags, seed=seed, map_method="two_step_gxi"),
+        "repair flagged (TFA SmoothGrad × input)": fix_and_retrain(exp, "repair", flags, seed=seed, map_method="TFA-Cos · gradient × input"),
+        "repair flagged (two-step SmoothGrad × input)": fix_and_retrain(exp, "repair", flags, seed=seed, map_method="two-step · gradient × input"),
         "oracle: remove all patched": fix_and_retrain(exp, "oracle_remove", flags, seed=seed),
         "oracle: repair all patched (= clean model)": fix_and_retrain(exp, "oracle_repair", flags, seed=seed),
     }
@@ -396,12 +397,6 @@ def md_generic(db, section, title, intro: str = "", row_order=(), scale: float =
     return out
 
 
-SUMMARY_ROWS = ["TFA-Cos · gradient, SmoothGrad (paper)", "TFA-Cos · gradient × input", "TFA-Cos · integrated gradients",
-                "TFA-Cos · decomposition", "TFA-Cos · decomposition, first block", "counterfactual · decomposition",
-                "two-step · SmoothGrad", "two-step · gradient × input", "two-step · occlusion",
-                "control · input as map", "control · random"]
-
-
 def md_summary(db) -> list[str]:
     """The rows that decide the story, both configurations side by side (also pasted into the README)."""
     cols = [c for c in CONFIGS if db.get("evidence", {}).get(c)]
@@ -412,7 +407,7 @@ def md_summary(db) -> list[str]:
            "mean ± sd over seeds " + ", ".join(sorted(db["evidence"][cols[0]], key=int)) + ". Chance = 0.18.", "",
            f"| map family | {head} |", "|---" * (1 + 3 * len(cols)) + "|"]
     locs = {c: localisation_over_seeds(db["evidence"][c]) for c in cols}
-    for fam in SUMMARY_ROWS:
+    for fam in KEY_FAMILIES:
         cells = []
         for c in cols:
             a = locs[c][fam]

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 
 import tfa_tutorial as T
-from tfa_tutorial.evaluation import retrieval_auprc
+from tfa_tutorial.evidence import retrieval_evidence
 from tfa_tutorial.experiment import shortcut_experiment
 from tfa_tutorial.plots import ranked_rows
 
@@ -153,7 +153,7 @@ print(f"median gradient norm: patched {norms[p2].median():.3f}, unpatched {norms
 # images are T-shirts, so this control is strong.
 
 # %%
-auprc = retrieval_auprc(exp, q_idx, cos=cos_all[1:], dot=dot_all[1:])
+auprc = retrieval_evidence(exp, q_idx, kinds=("cos", "dot"), cos=cos_all[1:], dot=dot_all[1:])
 for name, value in auprc.items():
     print(f"{name:>20}: {value:.2f}")
 

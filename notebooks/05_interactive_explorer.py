@@ -55,10 +55,11 @@ import torch
 
 import tfa_tutorial as T
 from tfa_tutorial.claims import Claims
-from tfa_tutorial.evidence import aggregate_seeds, format_mean_sd, load_results
+from tfa_tutorial.evidence import aggregate_seeds, format_mean_sd, load_results, localisation_over_seeds
 from tfa_tutorial.experiment import shortcut_experiment
 from tfa_tutorial.explorer import build_explorer, explorer_figure
-from tfa_tutorial.explorer_state import MAP_METHODS, ExplorerState
+from tfa_tutorial.explorer_state import DEFAULT_MAP_METHOD, MAP_METHODS, METHOD_FAMILIES, TWO_STEP_OCCLUSION, ExplorerState
+from tfa_tutorial.families import FAMILIES
 from tfa_tutorial.plots import show_image, show_map
 
 torch.manual_seed(0)
@@ -255,46 +256,27 @@ print("share of |map| inside the patch:", {k: round(v, 2) for k, v in mass.items
 # %%
 results = load_results()
 evidence = results["evidence"]
-FAMILIES = {
-    "TFA: paper's map (SmoothGrad gradient)": "TFA-Cos · gradient, SmoothGrad (paper)",
-    "TFA: gradient × input": "TFA-Cos · gradient × input",
-    "TFA: exact decomposition": "TFA-Cos · decomposition",
-    "two-step occlusion (default)": "two-step · occlusion",
-    "control: input as map": "control · input as map",
-    "control: random map": "control · random",
-}
-# every map that depends on the test image: the TFA variants
-TFA_PREFIXES = ("TFA-", "centered ·", "contrast ·", "counterfactual ·")
+# the explorer's menu (the map registry's EXPLORER_FAMILIES) and the two controls
+SHOWN = [f.name for f in METHOD_FAMILIES.values()] + ["control · input as map", "control · random"]
+OCC = METHOD_FAMILIES[DEFAULT_MAP_METHOD].name  # "two-step · occlusion", the default
 
-
-def measured(config, families):
-    """{label: {"mass", "clean", "gain", "rank", "pointing"}} as aggregate_seeds leaves, and the seeds."""
-    seeds = sorted(evidence[config], key=int)
-    runs = [evidence[config][sd]["localisation"] for sd in seeds]
-    out = {}
-    for label, fam in families.items():
-        sh = aggregate_seeds([run[fam]["shortcut model"] for run in runs])
-        cl = aggregate_seeds([run[fam]["clean model"] for run in runs])
-        gain = aggregate_seeds([run[fam]["shortcut model"]["mass"] - run[fam]["clean model"]["mass"] for run in runs])
-        out[label] = {"mass": sh["mass"], "clean": cl["mass"], "gain": gain, "rank": sh["rank"], "pointing": sh["pointing"]}
-    return out, seeds
-
-
-stored, tfa_all, chance = {}, {}, {}
+stored, chance = {}, {}
 for config in ("tutorial", "quanda_mnist"):
-    stored[config], seeds = measured(config, FAMILIES)
-    tfa_names = [f for f in evidence[config][seeds[0]]["localisation"] if f.startswith(TFA_PREFIXES)]
-    tfa_all[config], _ = measured(config, {f: f for f in tfa_names})
+    seeds = sorted(evidence[config], key=int)
+    stored[config] = localisation_over_seeds(evidence[config])  # per family, over seeds, with the gain
     chance[config] = evidence[config][seeds[0]]["chance"]
     print(f"{config}: seeds {', '.join(seeds)}; {evidence[config][seeds[0]]['n_pairs']} pairs per seed; "
           f"chance {chance[config]:.2f}")
     print(f"  {'map':<40}{'mass':>13}{'clean model':>13}{'gain':>14}{'rank':>13}{'pointing':>13}")
-    for label, row in stored[config].items():
-        cells = [format_mean_sd(row[key], signed=key == "gain") for key in ("mass", "clean", "gain", "rank", "pointing")]
-        print(f"  {label:<40}" + "".join(f"{c:>13}" for c in cells))
-    best_tfa = max(tfa_all[config], key=lambda f: tfa_all[config][f]["gain"]["mean"])
-    print(f"  largest gain of all {len(tfa_names)} TFA variants: {best_tfa} "
-          f"{format_mean_sd(tfa_all[config][best_tfa]['gain'], signed=True)}\n")
+    for fam in SHOWN:
+        row, sh = stored[config][fam], stored[config][fam]["shortcut model"]
+        cells = [format_mean_sd(sh["mass"]), format_mean_sd(row["clean model"]["mass"]),
+                 format_mean_sd(row["gain"], signed=True), format_mean_sd(sh["rank"]), format_mean_sd(sh["pointing"])]
+        print(f"  {fam + (' (default)' if fam == OCC else ''):<40}" + "".join(f"{c:>13}" for c in cells))
+    # every map that depends on the test image: the TFA variants (all score families of the registry)
+    tfa = {f: row for f, row in stored[config].items() if FAMILIES[f].explained_label == "test"}
+    best_tfa = max(tfa, key=lambda f: tfa[f]["gain"]["mean"])
+    print(f"  largest gain of all {len(tfa)} TFA variants: {best_tfa} {format_mean_sd(tfa[best_tfa]['gain'], signed=True)}\n")
 
 # %% [markdown]
 # Read the **gain** column first. Two-step occlusion has by far the largest gain on both
@@ -339,7 +321,7 @@ def clean_model_map(method, q, i, s):
     x, y = exp.train.images[i : i + 1], exp.train.labels[i : i + 1]
     x_te, t = exp.patched_test.images[q], state.result(test_index=q, maps=False).test.target
     if method == "two_step_occlusion":
-        return T.two_step_baseline(exp.clean_model, x, y, method="occlusion", window=4, stride=2)[0]
+        return T.two_step_baseline(exp.clean_model, x, y, method="occlusion", **TWO_STEP_OCCLUSION)[0]
     if method == "decomposition":
         return T.decompose_score(exp.clean_model, x, y, T.score_vector(exp.clean_model, x_te, "cos", test_target=t)).maps[0]
     return T.tfa_maps(exp.clean_model, x, y, x_te, t, n_samples=s.n_samples, noise=s.noise, seed=state.seed + i)[0]
@@ -419,7 +401,7 @@ print(f"correlation of the decomposition with the training image's own-gradient 
 print(f"same training image, two different test images: "
       + (f"median {statistics.median(corr_cross):.3f} over {len(corr_cross)} training image(s)" if corr_cross
          else "no training image was retrieved twice here"))
-paper, decomp = FAMILIES["TFA: paper's map (SmoothGrad gradient)"], FAMILIES["TFA: exact decomposition"]
+paper, decomp = METHOD_FAMILIES["gradient"].name, METHOD_FAMILIES["decomposition"].name
 specificity = {fam: aggregate_seeds([run["families"][fam]["shortcut model"]["specificity"]
                                      for run in results["specificity"]["two_patch"].values()]) for fam in (paper, decomp)}
 print("test-specificity (two-patch experiment, 0 = ignores the test image): "
@@ -506,14 +488,10 @@ paper_err = float((state.tfa_map(i0, s_paper) - T.tfa_maps(
     exp.model, exp.train.images[i0 : i0 + 1], exp.train.labels[i0 : i0 + 1], exp.patched_test.images[j],
     n_samples=s_paper.n_samples, noise=s_paper.noise, seed=state.seed + i0)[0]).abs().max())
 refused = state.set(test_index=10**6)
-OCC, DEC = "two-step occlusion (default)", "TFA: exact decomposition"
-gain = {cfg: {label: row["gain"]["mean"] for label, row in stored[cfg].items()} for cfg in stored}
-tfa_gain = {cfg: max(row["gain"]["mean"] for row in tfa_all[cfg].values()) for cfg in stored}
-all_gain = {cfg: {f: aggregate_seeds([evidence[cfg][sd]["localisation"][f]["shortcut model"]["mass"]
-                                      - evidence[cfg][sd]["localisation"][f]["clean model"]["mass"]
-                                      for sd in evidence[cfg]])["mean"]
-                  for f in evidence[cfg][sorted(evidence[cfg])[0]]["localisation"] if not f.startswith("control")}
-            for cfg in stored}
+INPUT = "control · input as map"
+gain = {cfg: {f: row["gain"]["mean"] for f, row in stored[cfg].items()} for cfg in stored}
+tfa_gain = {cfg: max(g for f, g in gain[cfg].items() if FAMILIES[f].explained_label == "test") for cfg in stored}
+all_gain = {cfg: {f: g for f, g in gain[cfg].items() if FAMILIES[f].group != "control"} for cfg in stored}
 n_seeds = min(len(evidence[cfg]) for cfg in stored)
 
 c = Claims()
@@ -537,18 +515,18 @@ c.check("stored results, mean over all seeds: two-step occlusion has the largest
         all(max(all_gain[cfg], key=all_gain[cfg].get) == "two-step · occlusion" for cfg in stored),
         f"{n_seeds} seeds; gain tutorial {gain['tutorial'][OCC]:+.2f}, quanda {gain['quanda_mnist'][OCC]:+.2f}")
 c.check("stored results: two-step occlusion's clean-model control stays below chance on both configurations",
-        all(stored[cfg][OCC]["clean"]["mean"] < chance[cfg] for cfg in stored),
-        f"clean-model mass tutorial {stored['tutorial'][OCC]['clean']['mean']:.2f}, "
-        f"quanda {stored['quanda_mnist'][OCC]['clean']['mean']:.2f}, chance {chance['tutorial']:.2f}")
+        all(stored[cfg][OCC]["clean model"]["mass"]["mean"] < chance[cfg] for cfg in stored),
+        f"clean-model mass tutorial {stored['tutorial'][OCC]['clean model']['mass']['mean']:.2f}, "
+        f"quanda {stored['quanda_mnist'][OCC]['clean model']['mass']['mean']:.2f}, chance {chance['tutorial']:.2f}")
 c.check("stored results: every TFA variant's gain is less than half of two-step occlusion's, on both configurations",
         all(tfa_gain[cfg] < 0.5 * gain[cfg][OCC] for cfg in stored),
         f"best TFA variant tutorial {tfa_gain['tutorial']:+.2f} vs {gain['tutorial'][OCC]:+.2f}, "
         f"quanda {tfa_gain['quanda_mnist']:+.2f} vs {gain['quanda_mnist'][OCC]:+.2f}")
 c.check("stored results: the input itself as a map puts more mass on the patch than chance with zero gain (mass alone is no evidence)",
-        all(stored[cfg]["control: input as map"]["mass"]["mean"] > 2 * chance[cfg]
-            and abs(gain[cfg]["control: input as map"]) < 1e-9 for cfg in stored),
-        f"input mass tutorial {stored['tutorial']['control: input as map']['mass']['mean']:.2f}, "
-        f"quanda {stored['quanda_mnist']['control: input as map']['mass']['mean']:.2f}")
+        all(stored[cfg][INPUT]["shortcut model"]["mass"]["mean"] > 2 * chance[cfg]
+            and abs(gain[cfg][INPUT]) < 1e-9 for cfg in stored),
+        f"input mass tutorial {stored['tutorial'][INPUT]['shortcut model']['mass']['mean']:.2f}, "
+        f"quanda {stored['quanda_mnist'][INPUT]['shortcut model']['mass']['mean']:.2f}")
 c.check("on this notebook's pairs, two-step occlusion's mass on the patch drops sharply on the clean model",
         live["two_step_occlusion"]["gain"] >= 0.15,
         f"{live['two_step_occlusion']['mass']:.2f} vs {live['two_step_occlusion']['clean']:.2f} over {len(pairs)} pairs")

@@ -135,29 +135,32 @@ plt.show()
 # two-step baseline with the same method (own-label logit), and three references: the paper's
 # plain SmoothGrad TFA and TFA integrated gradients (on a subsample: they are slower), the image
 # itself (the patch is the brightest region — a prior, not an explanation) and a random map.
+# Each is a family of the package's one map registry (`tfa_tutorial.families`), named and
+# configured as in notebook 04 and `docs/results.md` (SmoothGrad: n = 16 noisy copies, σ = 0.15).
 
 # %%
 FRACTION, SMOOTH = 0.2, 3
+TFA_GXI, TWO_GXI = "TFA-Cos · gradient × input", "two-step · gradient × input"  # registry names (tfa_tutorial.families)
+TFA_GRAD, TFA_IG = "TFA-Cos · gradient, SmoothGrad (paper)", "TFA-Cos · integrated gradients"
+INPUT, RANDOM = "control · input as map", "control · random"
 maps_for = {m: repair_maps(model, exp.train, f_idx, m, flags["test_inputs"], flags["test_targets"], flags["best_test"])
-            for m in ("tfa_gxi", "two_step_gxi", "input", "random")}
+            for m in (TFA_GXI, TWO_GXI, INPUT, RANDOM)}
 sub = torch.arange(0, len(f_idx), max(1, len(f_idx) // 48))  # an even subsample for the slow maps
 overlap = {m: mask_overlap(repair_masks(v, FRACTION, SMOOTH), exp.train.masks[f_idx]) for m, v in maps_for.items()}
-for m in ("tfa_grad", "tfa_ig"):
+for m in (TFA_GRAD, TFA_IG):
     v = repair_maps(model, exp.train, f_idx[sub], m, flags["test_inputs"], flags["test_targets"], flags["best_test"][sub])
     overlap[m] = mask_overlap(repair_masks(v, FRACTION, SMOOTH), exp.train.masks[f_idx[sub]])
-names = {"tfa_gxi": "TFA SmoothGrad × input", "two_step_gxi": "two-step SmoothGrad × input",
-         "tfa_grad": "TFA SmoothGrad (paper), subsample", "tfa_ig": "TFA integrated gradients, subsample",
-         "input": "the image itself (brightness prior)", "random": "random map"}
 print("| map choosing the repaired pixels | patch coverage | IoU with patch | repaired pixels on the patch | images |")
 print("|---|---|---|---|---|")
 for m, o in overlap.items():
-    print(f"| {names[m]} | {o['coverage']:.2f} | {o['iou']:.2f} | {o['precision']:.2f} | {o['n']} |")
+    print(f"| {m}{', subsample' if m in (TFA_GRAD, TFA_IG) else ''} | {o['coverage']:.2f} | {o['iou']:.2f} | "
+          f"{o['precision']:.2f} | {o['n']} |")
 
 # %%
 pos = torch.nonzero(exp.train.patched[f_idx]).flatten()[:6]  # six flagged images that carry the patch
 show = f_idx[pos]
 repaired = [repair_examples(exp.train, show, repair_masks(maps_for[m][pos], FRACTION, SMOOTH), exclude=f_idx).images[show]
-            for m in ("tfa_gxi", "two_step_gxi")]
+            for m in (TFA_GXI, TWO_GXI)]
 titles = ["original"] * 6 + ["TFA repair"] * 6 + ["two-step repair"] * 6
 fig = image_grid(torch.cat([exp.train.images[show]] + repaired), titles, masks=torch.cat([exp.train.masks[show]] * 3),
                  ncols=6, size=1.7, suptitle="What the retrained model sees: flagged patched images before and after repair (green box = true patch)")
@@ -186,8 +189,8 @@ runs = {
     "remove (flagged)": fix_and_retrain(exp, "remove", flags),
     "random remove": fix_and_retrain(exp, "random_remove", flags),
     "random remove, same class": fix_and_retrain(exp, "random_remove", flags, pool="same_class"),
-    "repair (TFA)": fix_and_retrain(exp, "repair", flags, map_method="tfa_gxi", fraction=FRACTION, smooth=SMOOTH),
-    "repair (two-step)": fix_and_retrain(exp, "repair", flags, map_method="two_step_gxi", fraction=FRACTION, smooth=SMOOTH),
+    "repair (TFA)": fix_and_retrain(exp, "repair", flags, map_method=TFA_GXI, fraction=FRACTION, smooth=SMOOTH),
+    "repair (two-step)": fix_and_retrain(exp, "repair", flags, map_method=TWO_GXI, fraction=FRACTION, smooth=SMOOTH),
     "oracle remove": fix_and_retrain(exp, "oracle_remove", flags),
     "oracle repair (clean model)": fix_and_retrain(exp, "oracle_repair", flags),
 }
@@ -351,18 +354,18 @@ c.check("repair guided by TFA does no better than repair guided by the two-step 
         R["repair (TFA)"]["flip_rate"] > R["repair (two-step)"]["flip_rate"] - 0.05,
         f"{R['repair (TFA)']['flip_rate']:.2f} vs {R['repair (two-step)']['flip_rate']:.2f}")
 c.check("the repair masks cover less than 70% of the patch pixels, with either map",
-        max(ov["tfa_gxi"]["coverage"], ov["two_step_gxi"]["coverage"]) < 0.7,
-        f"TFA {ov['tfa_gxi']['coverage']:.2f}, two-step {ov['two_step_gxi']['coverage']:.2f}")
+        max(ov[TFA_GXI]["coverage"], ov[TWO_GXI]["coverage"]) < 0.7,
+        f"TFA {ov[TFA_GXI]['coverage']:.2f}, two-step {ov[TWO_GXI]['coverage']:.2f}")
 c.check("the paper's SmoothGrad TFA map would repair far less of the patch than either × input map, no more than a random map",
-        ov["tfa_grad"]["coverage"] < min(ov["random"]["coverage"] + 0.05,
-                                         0.6 * min(ov["tfa_gxi"]["coverage"], ov["two_step_gxi"]["coverage"])),
-        f"coverage {ov['tfa_grad']['coverage']:.2f} vs random {ov['random']['coverage']:.2f}")
+        ov[TFA_GRAD]["coverage"] < min(ov[RANDOM]["coverage"] + 0.05,
+                                       0.6 * min(ov[TFA_GXI]["coverage"], ov[TWO_GXI]["coverage"])),
+        f"coverage {ov[TFA_GRAD]['coverage']:.2f} vs random {ov[RANDOM]['coverage']:.2f}")
 c.check("TFA × input covers less of the patch than the two-step baseline with the same method",
-        ov["tfa_gxi"]["coverage"] < ov["two_step_gxi"]["coverage"],
-        f"{ov['tfa_gxi']['coverage']:.2f} vs {ov['two_step_gxi']['coverage']:.2f}")
+        ov[TFA_GXI]["coverage"] < ov[TWO_GXI]["coverage"],
+        f"{ov[TFA_GXI]['coverage']:.2f} vs {ov[TWO_GXI]['coverage']:.2f}")
 c.check("the image's own brightness covers more of the patch than either map",
-        ov["input"]["coverage"] > max(ov["tfa_gxi"]["coverage"], ov["two_step_gxi"]["coverage"]),
-        f"{ov['input']['coverage']:.2f}")
+        ov[INPUT]["coverage"] > max(ov[TFA_GXI]["coverage"], ov[TWO_GXI]["coverage"]),
+        f"{ov[INPUT]['coverage']:.2f}")
 value_maps = ("TFA SmoothGrad × input", "two-step SmoothGrad × input")
 c.check("insertion: at k = 256 both value maps do worse than random pixels",
         all(ins[n][KS.index(256)] < 0 for n in value_maps),

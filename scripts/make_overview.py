@@ -15,6 +15,7 @@ import torch  # noqa: E402
 import tfa_tutorial as T  # noqa: E402
 from tfa_tutorial.evaluation import select_pairs  # noqa: E402
 from tfa_tutorial.experiment import shortcut_experiment  # noqa: E402
+from tfa_tutorial.families import FAMILIES, PairContext  # noqa: E402
 from tfa_tutorial.plots import show_image, show_map  # noqa: E402
 
 
@@ -26,8 +27,8 @@ def main(out=Path(__file__).resolve().parents[1] / "docs" / "images" / "overview
     x = exp.patched_test.images[j]
     pred = int(T.predict(exp.model, x[None])[0])
     cam = T.grad_cam(exp.model, x[None], torch.tensor([pred]))[0, 0]
-    tfa = T.reduce_map(T.tfa_maps(exp.model, exp.train.images[tr], exp.train.labels[tr], x,
-                                  method="gradient_x_input", n_samples=16), "signed")
+    fam = FAMILIES["TFA-Cos · gradient × input"]  # the map family of the registry shown (signed by S)
+    tfa = T.reduce_map(fam(PairContext(exp.model, exp.train.images[tr], exp.train.labels[tr], x, pred)), "signed")
     fig, axes = plt.subplots(2, 6, figsize=(10.5, 4.2), gridspec_kw={"width_ratios": [1, 1, 0.15, 1, 1, 1]})
     for ax in axes[:, 2]:
         ax.axis("off")
@@ -42,7 +43,7 @@ def main(out=Path(__file__).resolve().parents[1] / "docs" / "images" / "overview
         i = int(tr[k])
         show_image(axes[0, 3 + k], exp.train.images[i], f"#{k + 1}: {c[int(exp.train.labels[i])]}\nGrad-Cos {scores[0, i]:.2f}",
                    mask=exp.train.masks[i])
-        show_map(axes[1, 3 + k], tfa[k], exp.train.images[i], "TFA (gradient × input)", mask=exp.train.masks[i])
+        show_map(axes[1, 3 + k], tfa[k], exp.train.images[i], fam.name.replace(" · ", "\n"), mask=exp.train.masks[i])
     fig.suptitle("Explaining one shortcut prediction: test pixels, training images, training-image regions "
                  "(green box = the planted patch)", fontsize=10)
     fig.tight_layout()

@@ -16,6 +16,8 @@ from tfa_tutorial.explorer import build_explorer
 from tfa_tutorial.explorer_state import (
     DEFAULT_MAP_METHOD,
     MAP_METHODS,
+    METHOD_FAMILIES,
+    TWO_STEP_OCCLUSION,
     SLOW_SETTINGS,
     ExplorerSettings,
     ExplorerState,
@@ -63,6 +65,11 @@ def test_method_constants_and_default():
                                 "two_step_occlusion"}
     assert all(isinstance(v, str) and v for v in MAP_METHODS.values())
     assert DEFAULT_MAP_METHOD in MAP_METHODS
+    # names, labels and options come from the one map registry
+    from tfa_tutorial.families import EXPLORER_FAMILIES, FAMILIES
+    assert [METHOD_FAMILIES[k].name for k in MAP_METHODS] == list(EXPLORER_FAMILIES)
+    assert all(label in FAMILIES[METHOD_FAMILIES[k].name].name for k, label in MAP_METHODS.items())
+    assert TWO_STEP_OCCLUSION == FAMILIES["two-step · occlusion"].opts
     assert ExplorerSettings(test_set="t").method == DEFAULT_MAP_METHOD
     assert "method" in SLOW_SETTINGS
 
@@ -283,10 +290,10 @@ def test_view_method_dropdown_recomputes_and_disables_smoothgrad_sliders(data):
     assert st.settings.method == "decomposition"
     assert st.stats["maps"] == maps + 6 and st.stats["queries"] == queries
     assert c["n_samples"].disabled and c["noise"].disabled
-    assert "exact decomposition" in c["test_info"].value and "sums to the shown score" in c["legend"].value
+    assert MAP_METHODS["decomposition"] in c["test_info"].value and "sums to the shown score" in c["legend"].value
     c["proponent_buttons"][0].click()
-    assert "Map method: <b>exact decomposition</b>" in c["detail_info"].value
-    assert "TFA exact decomposition" in c["detail_titles"][2].value
+    assert f"Map method: <b>{MAP_METHODS['decomposition']}</b>" in c["detail_info"].value
+    assert f"TFA {MAP_METHODS['decomposition']}" in c["detail_titles"][2].value
     c["method"].value = "gradient"
     assert not c["n_samples"].disabled and "SmoothGrad n = 4" in c["detail_titles"][2].value
-    assert "(SmoothGrad, the paper" in c["detail_info"].value
+    assert MAP_METHODS["gradient"] in c["detail_info"].value

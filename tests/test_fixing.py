@@ -253,18 +253,18 @@ def test_repair_maps_methods(exp):
     flags = flag_harmful(exp, n_test=4, top_k=3, source="misclassified")
     idx = flags["flagged"]
     x = exp.train.images[idx]
-    assert torch.equal(repair_maps(exp.model, exp.train, idx, "input"), x)
-    tfa = repair_maps(exp.model, exp.train, idx, "tfa_gxi", flags["test_inputs"], flags["test_targets"], flags["best_test"])
+    assert torch.equal(repair_maps(exp.model, exp.train, idx, "control · input as map"), x)
+    tfa = repair_maps(exp.model, exp.train, idx, "TFA-Cos · gradient × input", flags["test_inputs"], flags["test_targets"], flags["best_test"])
     assert tfa.shape == x.shape and tfa.abs().sum() > 0
     assert (tfa[x == 0] == 0).all(), "gradient × input is 0 where the input is 0"
-    two = repair_maps(exp.model, exp.train, idx, "two_step_ig")
+    two = repair_maps(exp.model, exp.train, idx, "two-step · integrated gradients")
     assert two.shape == x.shape
     with pytest.raises(ValueError, match="needs the test images"):
-        repair_maps(exp.model, exp.train, idx, "tfa_ig")
+        repair_maps(exp.model, exp.train, idx, "TFA-Cos · integrated gradients")
     with pytest.raises(ValueError, match="unknown map_method"):
         repair_maps(exp.model, exp.train, idx, "gradcam")
     with pytest.raises(ValueError, match="flag_harmful"):
-        modify_training_set(exp, "repair", idx, map_method="tfa_ig")
+        modify_training_set(exp, "repair", idx, map_method="TFA-Cos · integrated gradients")
 
 
 def test_bad_strategies_raise_clear_errors(exp):
@@ -300,10 +300,10 @@ def test_fix_and_retrain_end_to_end_and_cached(exp):
     assert rnd["n_changed"] == n_f and rnd["n_train"] == 48 - n_f and not rnd["from_cache"]
     orc = fix_and_retrain(exp, "oracle_remove", flags)
     assert orc["n_changed"] == 6 and orc["n_train"] == 42 and orc["n_patched_changed"] == 6
-    rep = fix_and_retrain(exp, "repair", flags, map_method="two_step_gxi", fraction=0.15)
+    rep = fix_and_retrain(exp, "repair", flags, map_method="two-step · gradient × input", fraction=0.15)
     assert rep["n_changed"] == n_f and rep["n_train"] == 48 and not rep["from_cache"]
     assert rep["repair_masks"].flatten(1).sum(1).eq(round(0.15 * 64)).all()
     assert 0.0 <= rep["clean_accuracy"] <= 1.0 and 0.0 <= rep["flip_rate"] <= 1.0
     # a different repair (other map) is a different cache entry
-    assert not fix_and_retrain(exp, "repair", flags, map_method="input", fraction=0.15)["from_cache"]
+    assert not fix_and_retrain(exp, "repair", flags, map_method="control · input as map", fraction=0.15)["from_cache"]
     assert fix_and_retrain(exp, "oracle_repair", flags)["model"] is exp.clean_model

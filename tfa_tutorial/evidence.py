@@ -1,32 +1,29 @@
 """Which training-feature map finds the shortcut? Every method × every score, with controls (issue 8).
 
-A *family* is one way to turn a (training image, test image) pair into a map: a score kind of
-:mod:`.score_vectors` (Grad-Cos, Grad-Dot, de-confounded "centered", "contrast", and the
-"counterfactual" that needs the unpatched test image) attributed by one method (the paper's
-SmoothGrad gradient, gradient × input, integrated gradients, occlusion, or the exact position
-decomposition of :mod:`.decomposition`), or the two-step baseline (FA of the training image's own
-logit, same methods), or a control (the input itself, random).
+The map families (a score kind attributed by one method, the two-step baseline, the controls) are
+the registry of :mod:`.families`; this module measures them.
 
-Protocol (as :mod:`.evaluation`, notes/tfa-experiment-1..3): flipped test images × their top-k
-patched training images by Grad-Cos; **both** models explain the *same* label, the shortcut model's
-prediction (the target class), so the clean-model control is like-for-like; score-based maps are
-multiplied by sign(S) so that positive means "supports the score"; mass / rank / pointing on the
-positive part against the patch mask. The model-specific gain is shortcut minus clean.
-:func:`specificity_evidence` runs the two-patch test-specificity experiment of
-:mod:`.specificity`.
+Protocol — the one localisation protocol of the package (docs/results.md and notebook 04 both
+call :func:`localisation_evidence`): flipped test images × their top-k patched training images by
+Grad-Cos (:func:`tfa_tutorial.evaluation.select_pairs`); **both** models explain the *same* label,
+the shortcut model's prediction (the target class), so the clean-model control is like-for-like;
+score-based maps are multiplied by sign(S) so that positive means "supports the score"; mass /
+rank / pointing on the positive part against the patch mask. The model-specific gain is shortcut
+minus clean. :func:`test_image_baselines` scores classical FA on the test image with the same
+label and metrics; :func:`specificity_evidence` runs the two-patch test-specificity experiment
+of :mod:`.specificity`.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
-from torch import nn
 
+from . import families as _registry
 from .attribution_methods import attribute
-from .baselines import model_output_fn, random_map
+from .baselines import grad_cam, model_output_fn, saliency
 from .decomposition import decompose_score
+from .families import FAMILIES, MapFamily, PairContext, family, family_group
 from .metrics import pointing_game, relevance_mass_accuracy, relevance_rank_accuracy, shortcut_detection_auprc
 from .patches import apply_patch
 from .reduction import reduce_map
@@ -35,116 +32,23 @@ from .scores import grad_cos
 
 __all__ = [
     "PairContext", "EVIDENCE_FAMILIES", "SPECIFICITY_FAMILIES", "family_group", "retrieval_evidence",
-    "localisation_evidence", "specificity_evidence", "completeness_evidence", "aggregate_seeds", "format_mean_sd",
-    "localisation_over_seeds", "load_results",
+    "localisation_evidence", "test_image_baselines", "specificity_evidence", "completeness_evidence",
+    "aggregate_seeds", "format_mean_sd", "localisation_over_seeds", "load_results",
 ]
 
 
-@dataclass
-class PairContext:
-    """Everything a family needs for one test image and its k training images.
-
-    Attributes:
-        x_train: ``[k, C, H, W]``; y_train: ``[k]``; x_test: ``[C, H, W]``.
-        label: the explained label of the test image (the shortcut model's prediction).
-        true_label: its true label (``"contrast"``); x_counterfactual: ``[C, H, W]`` the test
-            image without the patch (``"counterfactual"``); class_mean: m_c ``[P]`` (``"centered"``).
-    """
-
-    model: nn.Module
-    x_train: torch.Tensor
-    y_train: torch.Tensor
-    x_test: torch.Tensor
-    label: int
-    true_label: int | None = None
-    x_counterfactual: torch.Tensor | None = None
-    class_mean: torch.Tensor | None = None
-    seed: int = 0
-    _vectors: dict = field(default_factory=dict)
-    _signs: dict = field(default_factory=dict)
-
-    def vector(self, kind: str) -> torch.Tensor:
-        if kind not in self._vectors:
-            self._vectors[kind] = score_vector(
-                self.model, self.x_test, kind, test_target=self.label, true_target=self.true_label,
-                counterfactual_input=self.x_counterfactual, class_mean=self.class_mean,
-            )
-        return self._vectors[kind]
-
-    def sign(self, kind: str) -> torch.Tensor:
-        """``[k]`` sign of S_v for each training image (+1 where S = 0)."""
-        if kind not in self._signs:
-            s = vector_scores(self.model, self.x_train, self.y_train, self.vector(kind), normalizes_train(kind))[0]
-            self._signs[kind] = torch.where(s < 0, -1.0, 1.0).to(self.x_train.dtype)
-        return self._signs[kind]
-
-
-Family = Callable[[PairContext], torch.Tensor]
-
-
-def _score_family(kind: str, method: str, **opts) -> Family:
-    def fn(ctx: PairContext) -> torch.Tensor:
-        v = ctx.vector(kind)
-        if method == "decomposition":
-            maps = decompose_score(ctx.model, ctx.x_train, ctx.y_train, v, normalizes_train(kind), **opts).maps
-        else:
-            f = vector_score_fn(ctx.model, v, normalizes_train(kind))
-            maps = attribute(f, ctx.x_train, ctx.y_train, method=method, seed=ctx.seed, **opts)
-        return maps * ctx.sign(kind).view(-1, 1, 1, 1)
-
-    return fn
-
-
-def _two_step(method: str, **opts) -> Family:
-    def fn(ctx: PairContext) -> torch.Tensor:
-        return attribute(model_output_fn(ctx.model), ctx.x_train, ctx.y_train, method=method, seed=ctx.seed, **opts)
-
-    return fn
-
-
-SG = {"n_samples": 16, "noise": 0.15}
-IG = {"steps": 16}
-OCC = {"window": 4, "stride": 2}
-
-#: name → family; names start with their group (see :func:`family_group`).
-EVIDENCE_FAMILIES: dict[str, Family] = {
-    "TFA-Cos · gradient, SmoothGrad (paper)": _score_family("cos", "gradient", **SG),
-    "TFA-Cos · gradient × input": _score_family("cos", "gradient_x_input", **SG),
-    "TFA-Cos · integrated gradients": _score_family("cos", "integrated_gradients", **IG),
-    "TFA-Cos · occlusion": _score_family("cos", "occlusion", **OCC),
-    "TFA-Cos · decomposition": _score_family("cos", "decomposition"),
-    "TFA-Cos · decomposition, first block": _score_family("cos", "decomposition", layers="features.0"),
-    "TFA-Dot · gradient, SmoothGrad": _score_family("dot", "gradient", **SG),
-    "TFA-Dot · integrated gradients": _score_family("dot", "integrated_gradients", **IG),
-    "TFA-Dot · decomposition": _score_family("dot", "decomposition"),
-    "centered · gradient × input": _score_family("centered", "gradient_x_input", **SG),
-    "centered · integrated gradients": _score_family("centered", "integrated_gradients", **IG),
-    "centered · decomposition": _score_family("centered", "decomposition"),
-    "contrast · gradient × input": _score_family("contrast", "gradient_x_input", **SG),
-    "contrast · integrated gradients": _score_family("contrast", "integrated_gradients", **IG),
-    "contrast · decomposition": _score_family("contrast", "decomposition"),
-    "counterfactual · integrated gradients": _score_family("counterfactual", "integrated_gradients", **IG),
-    "counterfactual · decomposition": _score_family("counterfactual", "decomposition"),
-    "two-step · SmoothGrad": _two_step("gradient", **SG),
-    "two-step · gradient × input": _two_step("gradient_x_input", **SG),
-    "two-step · integrated gradients": _two_step("integrated_gradients", **IG),
-    "two-step · occlusion": _two_step("occlusion", **OCC),
-    "control · input as map": lambda ctx: ctx.x_train.clone(),
-    "control · random": lambda ctx: random_map(ctx.x_train.shape, seed=ctx.seed, dtype=ctx.x_train.dtype),
-}
+#: name → :class:`~tfa_tutorial.families.MapFamily`: every family of the registry (names start with their group).
+EVIDENCE_FAMILIES: dict[str, MapFamily] = FAMILIES
 
 #: the test-dependent families (and the two-step baseline, zero by construction) for the two-patch experiment.
-SPECIFICITY_FAMILIES: dict[str, Family] = {k: EVIDENCE_FAMILIES[k] for k in [
-    "TFA-Cos · gradient, SmoothGrad (paper)", "TFA-Cos · gradient × input", "TFA-Cos · integrated gradients",
-    "TFA-Cos · decomposition", "TFA-Cos · decomposition, first block", "TFA-Dot · decomposition",
-    "centered · decomposition", "contrast · integrated gradients", "contrast · decomposition",
-    "counterfactual · decomposition", "two-step · integrated gradients",
-]}
+SPECIFICITY_FAMILIES: dict[str, MapFamily] = {k: FAMILIES[k] for k in _registry.SPECIFICITY_FAMILIES}
 
 
-def family_group(name: str) -> str:
-    """``"TFA-Cos"``, ``"TFA-Dot"``, ``"centered"``, ``"contrast"``, ``"counterfactual"``, ``"two-step"`` or ``"control"``."""
-    return name.split(" · ")[0]
+def _resolve(fams) -> dict[str, MapFamily]:
+    """A dict name → family from names of the registry (or a dict name → callable, kept as is)."""
+    if isinstance(fams, dict):
+        return fams
+    return {n: family(n) for n in fams}
 
 
 def _metrics(maps: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
@@ -161,42 +65,47 @@ def _pred(model, x):
         return model(x.to(next(model.parameters()).device)).argmax(1).cpu()
 
 
-def retrieval_evidence(exp, test_idx: torch.Tensor, seed: int = 0) -> dict[str, float]:
-    """quanda's shortcut-detection AUPRC of each score kind (and label-only / random controls) for
-    the patched test images ``test_idx`` against the training images' ``patched`` flags."""
+RETRIEVAL_KINDS = {"cos": "Grad-Cos", "dot": "Grad-Dot", "centered": "centered Grad-Cos",
+                   "contrast": "contrast (predicted − true label)"}
+
+
+def retrieval_evidence(exp, test_idx: torch.Tensor, seed: int = 0, kinds=("cos", "dot", "centered", "contrast"),
+                       cos: torch.Tensor | None = None, dot: torch.Tensor | None = None) -> dict[str, float]:
+    """quanda's shortcut-detection AUPRC of each score kind in ``kinds`` (and label-only / random
+    controls) for the patched test images ``test_idx`` against the training images' ``patched`` flags.
+
+    The label-only control scores 1 when the training label equals the test prediction: how much
+    of the AUPRC label agreement alone explains. Pass precomputed Grad-Cos / Grad-Dot scores
+    ``cos`` / ``dot`` ``[Q, N]`` (with the predicted labels) to skip recomputing them."""
     model, X, Y = exp.model, exp.train.images, exp.train.labels
     xq = exp.patched_test.images[test_idx]
     pred = _pred(model, xq)
     true = exp.patched_test.labels[test_idx]
-    means = {int(c): class_mean_gradient(model, X, Y, int(c), seed=seed) for c in pred.unique()}
-    vecs = {k: [] for k in ("cos", "dot", "centered", "contrast")}
-    for q in range(len(xq)):
-        for k in vecs:
-            vecs[k].append(score_vector(model, xq[q], k, test_target=pred[q], true_target=true[q], class_mean=means[int(pred[q])]))
-    flags = exp.train.patched
-    kinds = ("cos", "centered", "contrast", "dot")
-    allv = torch.stack([v for k in kinds for v in vecs[k]])
-    scores = vector_scores(model, X, Y, allv, [k != "dot" for k in kinds for _ in vecs[k]]).cpu()
-    s_norm, s_dot = scores[:3 * len(xq)], scores[3 * len(xq):]
+    scores = {"cos": cos, "dot": dot}
+    todo = [k for k in kinds if scores.get(k) is None]
+    means = {int(c): class_mean_gradient(model, X, Y, int(c), seed=seed) for c in pred.unique()} if "centered" in todo else {}
     Q = len(xq)
-    out = {
-        "Grad-Cos": shortcut_detection_auprc(s_norm[:Q], flags),
-        "Grad-Dot": shortcut_detection_auprc(s_dot, flags),
-        "centered Grad-Cos": shortcut_detection_auprc(s_norm[Q:2 * Q], flags),
-        "contrast (predicted − true label)": shortcut_detection_auprc(s_norm[2 * Q:], flags),
-        "label only": shortcut_detection_auprc((Y[None, :] == pred[:, None]).double(), flags),
-        "random": shortcut_detection_auprc(torch.rand(Q, len(Y), generator=torch.Generator().manual_seed(seed)), flags),
-        "prevalence (chance)": float(flags.float().mean()),
-    }
+    if todo:
+        vecs = torch.stack([score_vector(model, xq[q], k, test_target=pred[q], true_target=true[q],
+                                         class_mean=means.get(int(pred[q]))) for k in todo for q in range(Q)])
+        s = vector_scores(model, X, Y, vecs, [normalizes_train(k) for k in todo for _ in range(Q)]).cpu()
+        scores.update({k: s[i * Q:(i + 1) * Q] for i, k in enumerate(todo)})
+    flags = exp.train.patched
+    out = {RETRIEVAL_KINDS[k]: shortcut_detection_auprc(scores[k], flags) for k in kinds}
+    out["label only"] = shortcut_detection_auprc((Y[None, :] == pred[:, None]).double(), flags)
+    out["random"] = shortcut_detection_auprc(torch.rand(Q, len(Y), generator=torch.Generator().manual_seed(seed)), flags)
+    out["prevalence (chance)"] = float(flags.float().mean())
     return out
 
 
 def localisation_evidence(
-    exp, test_idx: torch.Tensor, train_idx: torch.Tensor, families: dict[str, Family] | None = None,
-    seed: int = 0, progress: bool = False,
+    exp, test_idx: torch.Tensor, train_idx: torch.Tensor, families=None, seed: int = 0, progress: bool = False,
 ) -> dict[str, dict[str, dict[str, float]]]:
-    """``{family: {"shortcut model" | "clean model": {mass, rank, pointing}}}`` over all pairs."""
-    families = EVIDENCE_FAMILIES if families is None else families
+    """``{family: {"shortcut model" | "clean model": {mass, rank, pointing}}}`` over all pairs.
+
+    ``families``: names of the registry (default: all, :data:`EVIDENCE_FAMILIES`), or a dict
+    name → family (any callable of a :class:`PairContext`)."""
+    families = _resolve(EVIDENCE_FAMILIES if families is None else families)
     X, Y = exp.train.images, exp.train.labels
     labels = _pred(exp.model, exp.patched_test.images[test_idx])
     table: dict = {}
@@ -215,6 +124,19 @@ def localisation_evidence(
         masks = exp.train.masks[train_idx.flatten()]
         for f in families:
             table.setdefault(f, {})[mname] = _metrics(torch.cat(maps[f]), masks)
+    return table
+
+
+def test_image_baselines(exp, test_idx: torch.Tensor) -> dict[str, dict[str, dict[str, float]]]:
+    """Classical FA on the *test* images (saliency, Grad-CAM) against the test images' patch masks,
+    in :func:`localisation_evidence`'s format and protocol: both models explain the shortcut
+    model's prediction. It tells which test pixels matter, not which training images taught it."""
+    xq, mq = exp.patched_test.images[test_idx], exp.patched_test.masks[test_idx]
+    labels = _pred(exp.model, xq)
+    table: dict = {}
+    for mname, model in {"shortcut model": exp.model, "clean model": exp.clean_model}.items():
+        table.setdefault("test-image saliency (classical FA)", {})[mname] = _metrics(saliency(model, xq, labels), mq)
+        table.setdefault("test-image Grad-CAM (classical FA)", {})[mname] = _metrics(grad_cam(model, xq, labels), mq)
     return table
 
 
@@ -253,7 +175,7 @@ def completeness_evidence(exp, test_idx: torch.Tensor, train_idx: torch.Tensor, 
     return out
 
 
-def specificity_evidence(exp2, n_test: int = 8, top_k: int = 4, families: dict[str, Family] | None = None,
+def specificity_evidence(exp2, n_test: int = 8, top_k: int = 4, families=None,
                          seed: int = 0, progress: bool = False, test_indices: torch.Tensor | None = None) -> dict:
     """Two-patch experiment: for test images flipped by patch A alone and by patch B alone, and their
     top-k training images carrying *both* patches, the mass each map puts on the matching and the
@@ -263,7 +185,7 @@ def specificity_evidence(exp2, n_test: int = 8, top_k: int = 4, families: dict[s
 
     Returns ``{"families": {family: {model: {"specificity", "matching mass", "other mass"}}},
     "n_test", "n_pairs", "reports"}``."""
-    families = SPECIFICITY_FAMILIES if families is None else families
+    families = _resolve(SPECIFICITY_FAMILIES if families is None else families)
     cand = exp2.flipped_by_both() if test_indices is None else torch.as_tensor(test_indices)
     if len(cand) == 0:
         raise ValueError("no test image is flipped by both patches: the model did not learn both shortcuts")

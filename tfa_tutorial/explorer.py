@@ -28,6 +28,7 @@ import torch
 from PIL import Image as PILImage
 
 from .explorer_state import (
+    IG_STEPS,
     LABEL_MODES,
     MAP_METHODS,
     SCORES,
@@ -35,6 +36,7 @@ from .explorer_state import (
     TEST_INDEPENDENT_METHODS,
     SLOW_SETTINGS,
     TEST_LISTS,
+    TWO_STEP_OCCLUSION,
     Detail,
     ExplorerResult,
     ExplorerState,
@@ -79,7 +81,8 @@ OWN_LABEL_LEGEND = (
 
 # what a positive (red) value means, per map method; no map is multiplied by sign(score)
 METHOD_LEGENDS = {
-    "two_step_occlusion": "map = two-step occlusion (4×4 windows, stride 2, fill 0) of the training image's own "
+    "two_step_occlusion": f"map = two-step occlusion ({TWO_STEP_OCCLUSION['window']}×{TWO_STEP_OCCLUSION['window']} "
+                          f"windows, stride {TWO_STEP_OCCLUSION['stride']}, fill 0) of the training image's own "
                           "label: red = occluding this region lowers the training image's own-label logit (what in "
                           "this image the model uses for its label). It does not depend on the test image: the "
                           "ranking (the Grad-Cos / Grad-Dot score) is what connects it to the test image "
@@ -87,7 +90,7 @@ METHOD_LEGENDS = {
     "gradient": "map = gradient of the score w.r.t. the training image's pixels (SmoothGrad n, σ): "
                 "red = brightening the pixel raises the score.",
     "gradient_x_input": "map = gradient × input: each pixel's first-order share of the score (n, σ do not apply).",
-    "integrated_gradients": "map = integrated gradients from a black image, 16 steps: each pixel's share of the "
+    "integrated_gradients": f"map = integrated gradients from a black image, {IG_STEPS} steps: each pixel's share of the "
                             "score's change along the path (n, σ do not apply).",
     "decomposition": "map = exact decomposition of the score over the training image's positions: it sums to the "
                      "shown score; red adds to it, blue subtracts (n, σ do not apply).",

@@ -64,6 +64,7 @@ from .attribution_methods import attribute
 from .baselines import two_step_baseline
 from .cache import atomic_torch_save, cache_dir
 from .decomposition import decompose_score
+from .families import EXPLORER_FAMILIES, family
 from .gradients import ParamSelection, select_params
 from .index import GradientIndex, RandomProjection
 from .neural_features import activation_maps, class_contributions, find_feature_layer, neural_activations
@@ -80,6 +81,7 @@ from .validation import (
 __all__ = [
     "SCORES",
     "MAP_METHODS",
+    "METHOD_FAMILIES",
     "DEFAULT_MAP_METHOD",
     "TEST_INDEPENDENT_METHODS",
     "TWO_STEP_OCCLUSION",
@@ -99,22 +101,19 @@ __all__ = [
 ]
 
 SCORES = {"cos": "Grad-Cos", "dot": "Grad-Dot"}
-# how a shown training image's TFA map is computed (name -> label); measurements: docs/results.md
-MAP_METHODS = {
-    "two_step_occlusion": "two-step occlusion (own label; best measured)",
-    "gradient": "gradient (SmoothGrad, the paper's)",
-    "gradient_x_input": "gradient × input",
-    "integrated_gradients": "integrated gradients (black, 16 steps)",
-    "decomposition": "exact decomposition",
-}
+# how a shown training image's map is computed (key -> label): the registry's explorer menu
+# (tfa_tutorial.families.EXPLORER_FAMILIES), keyed by method ("two_step_<method>" for the two-step
+# baseline) since the score is the explorer's own setting; measurements: docs/results.md
+METHOD_FAMILIES = {(f.method if f.score else f"two_step_{f.method}"): f for f in map(family, EXPLORER_FAMILIES)}
+MAP_METHODS = {k: (f.method_label if f.score else f.name) for k, f in METHOD_FAMILIES.items()}
 # the one place to change the explorer's default map method. Two-step occlusion localised the planted
 # patch best and most consistently over seeds, with a clean-model control near zero (docs/results.md)
 DEFAULT_MAP_METHOD = "two_step_occlusion"
 # maps that do not depend on the test image (cached by training index only)
-TEST_INDEPENDENT_METHODS = ("two_step_occlusion",)
-TWO_STEP_OCCLUSION = {"window": 4, "stride": 2}  # options of the two-step occlusion map (fill 0)
+TEST_INDEPENDENT_METHODS = tuple(k for k, f in METHOD_FAMILIES.items() if f.explained_label != "test")
+TWO_STEP_OCCLUSION = METHOD_FAMILIES["two_step_occlusion"].opts  # options of the two-step occlusion map (fill 0)
 SMOOTHGRAD_METHODS = ("gradient",)  # the methods that SmoothGrad n and σ apply to
-IG_STEPS = 16
+IG_STEPS = METHOD_FAMILIES["integrated_gradients"].opts["steps"]
 LABEL_MODES = ("predicted", "true")
 TEST_LISTS = ("flipped", "misclassified", "correct")
 # settings whose change needs new scores or maps (the view recomputes them on release / on Compute)
@@ -154,8 +153,8 @@ class ExplorerSettings:
     score: str = "cos"
     label: str = "predicted"
     method: str = DEFAULT_MAP_METHOD
-    n_samples: int = 16
-    noise: float = 0.15
+    n_samples: int = METHOD_FAMILIES["gradient"].opts["n_samples"]
+    noise: float = METHOD_FAMILIES["gradient"].opts["noise"]
     sign: str = "signed"
     channels: str = "sum"
     opacity: float = 0.7

@@ -4,7 +4,7 @@ behind shortcut errors, remove or repair them, retrain, and measure again.
     flags = flag_harmful(exp, n_test=20, top_k=50)        # Grad-Cos proponents of wrong predictions
     flags["precision"]                                     # share of flagged images that carry the patch
     fix_and_retrain(exp, "remove", flags)                  # drop them, retrain, shortcut_report
-    fix_and_retrain(exp, "repair", flags, map_method="tfa_ig")   # overwrite only their top-map pixels
+    fix_and_retrain(exp, "repair", flags, map_method="TFA-Cos · integrated gradients")   # overwrite only their top-map pixels
     fix_and_retrain(exp, "random_remove", flags)           # control: as many random images
     fix_and_retrain(exp, "oracle_remove", flags)           # upper bound: every patched image
 
@@ -32,8 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .baselines import random_map, two_step_baseline
 from .data import ImageDataset
+from .families import FAMILIES, REPAIR_FAMILIES, PairContext
 from .models import SmallCNN
 from .patches import PatchedDataset
 from .reduction import reduce_map
@@ -67,14 +67,14 @@ STRATEGIES = ("none", "remove", "repair", "random_remove", "oracle_remove", "ora
 image; ``oracle_repair``: restore every patched image's original pixels — exactly the clean
 model of the experiment (same seed and settings), so it is loaded, not retrained."""
 
-MAP_METHODS = (
-    "tfa_ig", "tfa_gxi", "tfa_grad", "two_step_ig", "two_step_gxi", "two_step_grad", "input", "random",
-)
-"""Maps that choose the pixels to repair. ``tfa_*``: TFA of the Grad-Cos score w.r.t. the training
-image, for the flagged image's strongest test image (integrated gradients from a black image with
-16 steps / SmoothGrad × input, n=8 / the paper's SmoothGrad gradient, n=16); ``two_step_*``: the
-same method on the training image's own-label logit; ``input``: the image itself (the brightest
-pixels — a prior, not an explanation); ``random``: a random map (chance)."""
+MAP_METHODS = REPAIR_FAMILIES
+"""Maps that choose the pixels to repair: names of the map-family registry (:mod:`.families`),
+with its options. ``TFA-Cos · *``: TFA of the Grad-Cos score w.r.t. the training image, for the
+flagged image's strongest test image (integrated gradients from a black image with 16 steps /
+SmoothGrad × input / the paper's SmoothGrad gradient, both n=16, σ=0.15), times sign(S);
+``two-step · *``: the same method on the training image's own-label logit; ``control · input as
+map``: the image itself (the brightest pixels — a prior, not an explanation); ``control ·
+random``: a random map (chance)."""
 
 FILLS = ("class_mean", "image_median", "zero")
 
@@ -141,12 +141,13 @@ def harmful_maps(
     :func:`harmful_examples`, oriented so that **positive = drives the error**: for
     ``kind="proponents"`` the map of S against (x_q, ŷ_q) (S > 0), for ``"opponents"`` minus the map
     of S against (x_q, y_q) (S < 0). Returns ``(training indices [k], maps)``; ``tfa_opts`` go to
-    :func:`~tfa_tutorial.tfa_maps` (default SmoothGrad × input with n = 8, σ = 0.15)."""
+    :func:`~tfa_tutorial.tfa_maps` (default: the options of the registry's Grad-Cos family with
+    this ``method``, e.g. SmoothGrad × input with n = 16, σ = 0.15)."""
     if kind not in ("proponents", "opponents"):
         raise ValueError(f"kind must be 'proponents' or 'opponents', got {kind!r}")
     idx = harmful[kind][q]
     label = harmful["pred" if kind == "proponents" else "true"][q]
-    opts = {"n_samples": 8, "noise": 0.15} if method in ("gradient", "gradient_x_input") else {}
+    opts = next((f.opts for f in FAMILIES.values() if f.score == "cos" and f.method == method), {})
     opts.update(tfa_opts)
     maps = tfa_maps(model, train.images[idx], train.labels[idx], test_inputs[q], label, method=method, **opts).cpu()
     return idx, maps if kind == "proponents" else -maps
@@ -398,7 +399,7 @@ def mask_overlap(repair: torch.Tensor, truth: torch.Tensor) -> dict:
 # Maps for repair
 
 
-def repair_maps(model: nn.Module, train: ImageDataset, indices, map_method: str = "tfa_ig",
+def repair_maps(model: nn.Module, train: ImageDataset, indices, map_method: str = "TFA-Cos · integrated gradients",
                 test_inputs: torch.Tensor | None = None, test_targets: torch.Tensor | None = None,
                 assign: torch.Tensor | None = None, seed: int = 0) -> torch.Tensor:
     """Maps ``[F, C, H, W]`` of the training images at ``indices`` by ``map_method`` (see
@@ -408,16 +409,9 @@ def repair_maps(model: nn.Module, train: ImageDataset, indices, map_method: str 
         raise ValueError(f"unknown map_method {map_method!r}: choose one of {MAP_METHODS}")
     idx = _as_indices(indices, len(train))
     x, y = train.images[idx], train.labels[idx]
-    if map_method == "input":
-        return x.clone()
-    if map_method == "random":
-        return random_map(x.shape, seed=seed, dtype=x.dtype)
-    kind, method = map_method.split("_", 1) if map_method.startswith("tfa") else ("two_step", map_method[len("two_step_"):])
-    opts = {"ig": {"method": "integrated_gradients", "steps": 16},
-            "gxi": {"method": "gradient_x_input", "n_samples": 8, "noise": 0.15},
-            "grad": {"method": "gradient", "n_samples": 16, "noise": 0.15}}[method]
-    if kind == "two_step":
-        return two_step_baseline(model, x, y, seed=seed, **opts).cpu()
+    fam = FAMILIES[map_method]
+    if fam.score is None:  # two-step and controls ignore the test image
+        return fam(PairContext(model, x, y, None, seed=seed)).detach().cpu()
     if test_inputs is None or assign is None:
         raise ValueError(f"map_method={map_method!r} needs the test images: pass the dict returned by flag_harmful")
     assign = torch.as_tensor(assign).long()
@@ -427,7 +421,7 @@ def repair_maps(model: nn.Module, train: ImageDataset, indices, map_method: str 
     for q in torch.unique(assign).tolist():
         rows = (assign == q).nonzero().flatten()
         yq = None if test_targets is None else test_targets[q]
-        out[rows] = tfa_maps(model, x[rows], y[rows], test_inputs[q], yq, seed=seed + q, **opts).cpu()
+        out[rows] = fam(PairContext(model, x[rows], y[rows], test_inputs[q], yq, seed=seed + q)).detach().cpu()
     return out
 
 
@@ -453,7 +447,7 @@ def _flag_indices(flagged, n: int) -> torch.Tensor:
     return _as_indices(flagged, n)
 
 
-def modify_training_set(exp, strategy: str, flagged=None, seed: int = 0, map_method: str = "tfa_ig",
+def modify_training_set(exp, strategy: str, flagged=None, seed: int = 0, map_method: str = "TFA-Cos · integrated gradients",
                         fill: str = "class_mean", fraction: float = 0.2, smooth: int = 3, pool: str = "all",
                         model: nn.Module | None = None) -> tuple[ImageDataset, dict]:
     """The training set a strategy trains on, and what changed: ``(data, info)`` with
@@ -506,7 +500,7 @@ def fix_and_retrain(
     strategy: str,
     flagged=None,
     seed: int = 0,
-    map_method: str = "tfa_ig",
+    map_method: str = "TFA-Cos · integrated gradients",
     fill: str = "class_mean",
     fraction: float = 0.2,
     smooth: int = 3,

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.func import grad
 
 from .attribution_methods import attribute
-from .gradients import ParamSelection, _frozen_state, example_loss_fn, flatten_grads, per_sample_grads, select_params
+from .gradients import ParamSelection
+from .score_vectors import normalizes_train, score_vector, vector_score_fn
 from .scores import resolve_test_targets
 from .validation import check_inputs_targets, check_model_ready, check_one_image
 
@@ -38,6 +38,8 @@ def tda_score_fn(
     Returns ``fn(x[C,H,W], y[]) -> S((x, y), z_j)``, composable with ``torch.func``:
     ``score="cos"`` gives ⟨g(x, y), ĝ_j⟩ / ‖g(x, y)‖ with ĝ_j = g_j/‖g_j‖ (0 when either gradient
     is 0); ``score="dot"`` gives ⟨g(x, y), g_j⟩. ``test_target=None`` uses the predicted label.
+    The same function as ``vector_score_fn(model, score_vector(model, test_input, score, test_target))``,
+    with the inputs checked.
     """
     if score not in ("cos", "dot"):
         raise ValueError(f"score must be 'cos' or 'dot', got {score!r}")
@@ -47,24 +49,8 @@ def tda_score_fn(
         test_target = torch.as_tensor(test_target).reshape(1)
     test_target = resolve_test_targets(model, test_input, test_target)
     test_input, test_target = check_inputs_targets(model, test_input, test_target, "test_input")
-    theta = select_params(model, params)
-    device = next(iter(theta.values())).device
-    g_test = per_sample_grads(model, test_input, test_target, params)[0]
-    if score == "cos":
-        norm = g_test.norm()
-        g_test = g_test / norm if norm > 0 else torch.zeros_like(g_test)
-    loss = example_loss_fn(model, _frozen_state(model, theta))
-    g_of = grad(loss)
-
-    def fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        g = flatten_grads(g_of(theta, x.to(device), y.to(device)))
-        dot = g @ g_test
-        if score == "dot":
-            return dot
-        n = torch.linalg.vector_norm(g)
-        return torch.where(n > 0, dot / torch.where(n > 0, n, torch.ones_like(n)), torch.zeros_like(n))
-
-    return fn
+    v = score_vector(model, test_input[0], score, test_target=test_target, params=params)
+    return vector_score_fn(model, v, normalizes_train(score), params)
 
 
 def tfa_maps(
