@@ -1,4 +1,4 @@
-"""Does SmallCNN learn the patch shortcuts on real Fashion-MNIST? (SPEC §3, "shortcut evidence")
+"""Does SmallCNN learn the patch shortcuts on real Fashion-MNIST?
 
 Trains the same SmallCNN (same seed, initialisation and batch order) three times on Fashion-MNIST:
 with the ``quanda_mnist`` patch preset, with the ``tutorial`` preset, and without any patch. Each

@@ -1,7 +1,7 @@
 """tfa_tutorial — training feature attribution (TFA) for vision models, as a tutorial package.
 
 Data flows one way: data → patches → models/training → gradients → scores → maps → metrics;
-plots and widgets sit on top (SPEC §8).
+plots and widgets sit on top.
 """
 from .attribution_methods import METHODS, attribute, completeness_gap, ig_baseline, noise_sigma
 from .baselines import grad_cam, last_feature_layer, model_output_fn, random_map, saliency, smoothgrad, two_step_baseline

@@ -1,4 +1,4 @@
-"""Baselines TFA is compared with (SPEC §2), each one function:
+"""Baselines TFA is compared with, each one function:
 
 - feature attribution on any image w.r.t. a label: :func:`saliency`, :func:`smoothgrad`,
   :func:`grad_cam` (on the *test* image: classical FA);
@@ -7,7 +7,8 @@
 - :func:`random_map`, the chance control.
 
 Saliency-type baselines attribute the logit z_y(x) by default (``output="logit"``); ``"log_prob"``
-and ``"loss"`` are offered because the sign convention matters (notes/tfa-experiment-1.md §6).
+and ``"loss"`` are offered because the sign convention matters: the gradients of the logit, of
+log p_y and of the loss point in different directions.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@
   recomputed next time (callers warn when work would otherwise be lost).
 - Every cache file is written **atomically**: to a temporary file in the same folder, flushed and
   fsync'ed, then moved over the target with :func:`os.replace`. A writer that fails midway leaves
-  the previous file untouched and no temporary file behind (SPEC §7).
+  the previous file untouched and no temporary file behind.
 - Checkpoints are read with ``torch.load(..., weights_only=True)`` **always**, so loading a cache
   file never runs pickled code. Their metadata is therefore restricted to plain values
   (str, int, float, bool, None, lists, tuples, str-keyed dicts, tensors). Weights holding NaN

@@ -1,4 +1,4 @@
-"""Image data sets as plain tensors, loaded offline when possible (SPEC §3).
+"""Image data sets as plain tensors, loaded offline when possible.
 
 An :class:`ImageDataset` holds ``images`` ``[N, C, H, W]`` float32 in [0, 1] (no normalisation,
 so a patch value of 1.0 means white), ``labels`` ``[N]`` int64 and the class names.

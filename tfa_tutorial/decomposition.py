@@ -20,7 +20,7 @@ is mapped to pixels by a sum-preserving rule: ``"rf"`` spreads c(u) uniformly ov
 field of u (clipped to the image; found on an all-positive linear surrogate of the network) and
 ``"nearest"`` upsamples by cells. The pixel map is exact only in its total; on the grid it is exact.
 
-Background and measurements: ``notes/tfa-experiment-3.md``. The maps hardly depend on the test
+The maps hardly depend on the test
 image when g_i ∥ v (they equal cos · the training image's own gradient-energy map up to a small
 residual); the ``"counterfactual"`` and ``"contrast"`` test vectors of :mod:`.score_vectors`
 isolate the test-dependent part.

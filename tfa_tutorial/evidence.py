@@ -1,4 +1,4 @@
-"""Which training-feature map finds the shortcut? Every method × every score, with controls (issue 8).
+"""Which training-feature map finds the shortcut? Every method × every score, with controls.
 
 The map families (a score kind attributed by one method, the two-step baseline, the controls) are
 the registry of :mod:`.families`; this module measures them.

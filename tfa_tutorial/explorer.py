@@ -1,4 +1,4 @@
-"""The interactive explorer of harmful training regions: a thin ipywidgets view (SPEC §6).
+"""The interactive explorer of harmful training regions: a thin ipywidgets view.
 
     from tfa_tutorial.explorer import explore
     explore()                                  # the shortcut experiment, ready to display

@@ -1,4 +1,4 @@
-"""State and logic of the interactive explorer of harmful training regions (SPEC §6).
+"""State and logic of the interactive explorer of harmful training regions.
 
 Plain Python, no display code: :mod:`tfa_tutorial.explorer` is a thin ipywidgets view on top,
 and tests drive this class without a browser.

@@ -1,4 +1,4 @@
-"""Faithfulness curves (SPEC §4): does one SGD step on *only the pixels a map selects* move the
+"""Faithfulness curves: does one SGD step on *only the pixels a map selects* move the
 test loss the way the map says?
 
 Built on :func:`tfa_tutorial.metrics.one_step_test` (the paper's test), run for several k and in

@@ -1,4 +1,4 @@
-"""From diagnosis to fix (SPEC §1 step 6, §4 "the strongest check"): flag the training examples
+"""From diagnosis to fix: flag the training examples
 behind shortcut errors, remove or repair them, retrain, and measure again.
 
     flags = flag_harmful(exp, n_test=20, top_k=50)        # Grad-Cos proponents of wrong predictions

@@ -1,4 +1,4 @@
-"""Evaluation metrics (SPEC §4), following the field's protocols so numbers are comparable.
+"""Evaluation metrics, following the field's protocols so numbers are comparable.
 
 Training-example level
     :func:`shortcut_detection_auprc` — quanda's ``ShortcutDetectionMetric``: per test example, the

@@ -2,7 +2,7 @@
 and softmax regression for closed-form checks.
 
 All models map images ``x`` of shape ``[B, C, H, W]`` to logits ``f_θ(x)`` of shape ``[B, K]``.
-Normalisation layers are BatchNorm (use eval mode for per-sample gradients, SPEC §2) or
+Normalisation layers are BatchNorm (use eval mode for per-sample gradients) or
 GroupNorm (independent of the batch, valid in both modes).
 """
 from __future__ import annotations
@@ -113,7 +113,7 @@ class SoftmaxRegression(nn.Module):
     """Multinomial logistic regression f(x) = W vec(x) + b, W ∈ R^{K×d}.
 
     Its per-sample gradient has the closed form g = (p − e_y) [vec(x); 1]ᵀ, so Grad-Cos is
-    cos(δ_i, δ_j)·cos(x̃_i, x̃_j) with δ = p − e_y and x̃ = [vec(x); 1] (SPEC §2).
+    cos(δ_i, δ_j)·cos(x̃_i, x̃_j) with δ = p − e_y and x̃ = [vec(x); 1].
     """
 
     def __init__(self, in_features: int, num_classes: int = 10, bias: bool = True):

@@ -1,4 +1,4 @@
-"""Patch shortcuts with known ground truth (SPEC §3).
+"""Patch shortcuts with known ground truth.
 
 A :class:`PatchSpec` says what to paste (a constant value, a colour, or a pattern), where (top-left
 ``location``), on which class (``target_class``) and on what fraction of that class's training

@@ -1,5 +1,5 @@
 """Display reductions of signed ``[..., C, H, W]`` maps to ``[..., H, W]`` — explicit, never
-silent (SPEC §2): first the sign (signed, positive part, negative part, absolute value), then
+silent: first the sign (signed, positive part, negative part, absolute value), then
 the channels (sum or max)."""
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Grad-Cos and Grad-Dot compare a training gradient g_i = ∇_θ ℓ(f_θ(x_i), y_i) with one *test
 vector* v ∈ R^P built from the test example. Choosing v differently separates what a test image
-*shares* with a training image from evidence the whole class shares (issue 8, SPEC §2):
+*shares* with a training image from evidence the whole class shares:
 
 =================  ==========================================================  ==============
 ``kind``           test vector v                                               train norm

@@ -1,4 +1,4 @@
-"""The two-patch experiment: does a training-feature map depend on the *test* image? (issue 8)
+"""The two-patch experiment: does a training-feature map depend on the *test* image?
 
 Training images of the target class carry patch A (a white square, top-left), patch B (a
 checkerboard, bottom-right), both, or neither. Test images of other classes get only A or only B

@@ -1,4 +1,4 @@
-"""Training, prediction and shortcut measurement (SPEC §3, step 2 of the story).
+"""Training, prediction and shortcut measurement.
 
 The recipe (:func:`train_model`) is deliberately plain: AdamW with a OneCycle learning-rate
 schedule, cross-entropy, shuffled mini-batches from in-memory tensors, **no augmentation** (a flip
@@ -237,7 +237,7 @@ def accuracy(model: nn.Module, data: Data, batch_size: int = 512) -> float:
 
 
 def shortcut_report(model: nn.Module, clean_test: ImageDataset, spec: PatchSpec, batch_size: int = 512) -> dict:
-    """How much ``model`` relies on the patch ``spec`` (SPEC §3, "shortcut evidence").
+    """How much ``model`` relies on the patch ``spec``.
 
     Every test image whose true class is not ``spec.target_class`` ("other") is evaluated clean
     and with the patch pasted on.
