@@ -131,3 +131,39 @@ def test_no_second_family_list():
                 elts = [*node.keys, *node.values] if isinstance(node, ast.Dict) else node.elts
                 hits = [e.value for e in elts if isinstance(e, ast.Constant) and e.value in names]
                 assert len(hits) <= 3, f"{path.name} lists map families {hits}: use a selection of tfa_tutorial.families"
+
+
+def _fake_db(gains_by_config: dict) -> dict:
+    """``{config: {family: [gain per seed]}}`` → a results db whose clean-model mass is 0.1."""
+    db = {"evidence": {}}
+    for cfg, fams in gains_by_config.items():
+        n_seeds = len(next(iter(fams.values())))
+        db["evidence"][cfg] = {
+            str(s): {"localisation": {f: {"shortcut model": {"mass": 0.1 + g[s], "rank": 0.0, "pointing": 0.0},
+                                          "clean model": {"mass": 0.1, "rank": 0.0, "pointing": 0.0}}
+                                      for f, g in fams.items()}}
+            for s in range(n_seeds)}
+    return db
+
+
+def test_recommended_family_is_the_largest_mean_gain_over_configurations():
+    from tfa_tutorial.evidence import recommended_family
+
+    a, b, c = "two-step · occlusion", "TFA-Cos · gradient × input", "TFA-Cos · decomposition"
+    db = _fake_db({"x": {a: [0.1, 0.2], b: [0.4, 0.4], c: [0.0, 0.0]},
+                   "y": {a: [0.5, 0.5], b: [0.1, 0.1], c: [0.9, 0.9]}})
+    # mean over configs: a 0.325, b 0.25, c 0.45
+    assert recommended_family(db, candidates=[a, b, c]) == c
+    assert recommended_family(db, candidates=[a, b]) == a
+    # a family missing from one configuration is not a candidate
+    del db["evidence"]["y"]["0"]["localisation"][c], db["evidence"]["y"]["1"]["localisation"][c]
+    assert recommended_family(db, candidates=[a, b, c]) == a
+    with pytest.raises(ValueError, match="no 'evidence' section"):
+        recommended_family({}, candidates=[a])
+
+
+def test_the_explorer_default_is_the_recommended_map():
+    from tfa_tutorial.evidence import recommended_family
+    from tfa_tutorial.explorer_state import DEFAULT_MAP_METHOD, METHOD_FAMILIES
+
+    assert METHOD_FAMILIES[DEFAULT_MAP_METHOD].name == recommended_family()

@@ -31,6 +31,7 @@ from .score_vectors import class_mean_gradient, normalizes_train, score_vector, 
 from .scores import grad_cos
 
 __all__ = [
+    "recommended_family",
     "PairContext", "EVIDENCE_FAMILIES", "SPECIFICITY_FAMILIES", "family_group", "retrieval_evidence",
     "localisation_evidence", "test_image_baselines", "specificity_evidence", "completeness_evidence",
     "aggregate_seeds", "format_mean_sd", "localisation_over_seeds", "load_results",
@@ -257,6 +258,31 @@ def localisation_over_seeds(runs: dict) -> dict:
     for fam in out:
         out[fam]["gain"] = aggregate_seeds([r[fam]["shortcut model"]["mass"] - r[fam]["clean model"]["mass"] for r in loc])
     return out
+
+
+def recommended_family(db: dict | None = None, candidates=None) -> str:
+    """The map the course recommends, chosen from the stored evidence: among ``candidates``
+    (default: the explorer's menu, :data:`tfa_tutorial.families.EXPLORER_FAMILIES`, so the
+    explorer can show it), the family with the largest model-specific gain (shortcut − clean mass,
+    the clean-model control of :func:`localisation_evidence`), averaged over the seeds of each
+    stored configuration and then over the configurations of ``db["evidence"]``
+    (``docs/results.json`` by default, :func:`load_results`). When the evidence is recomputed,
+    the recommendation — and every notebook, the explorer and the README that read it — follows."""
+    db = load_results() if db is None else db
+    candidates = list(_registry.EXPLORER_FAMILIES if candidates is None else candidates)
+    configs = db.get("evidence", {})
+    if not configs:
+        raise ValueError("the results hold no 'evidence' section: run benchmarks/results.py")
+    gains: dict[str, list[float]] = {}
+    for runs in configs.values():
+        agg = localisation_over_seeds({s: r for s, r in runs.items() if str(s).isdigit()})
+        for name in candidates:
+            if name in agg:
+                gains.setdefault(name, []).append(agg[name]["gain"]["mean"])
+    scored = {n: sum(g) / len(g) for n, g in gains.items() if len(g) == len(configs)}
+    if not scored:
+        raise ValueError(f"no candidate family was measured in every configuration: {candidates}")
+    return max(scored, key=scored.get)
 
 
 def format_mean_sd(leaf: dict, digits: int = 2, signed: bool = False, small: bool = False) -> str:

@@ -52,6 +52,7 @@ import hashlib
 import math
 import numbers
 import time
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,7 @@ from .attribution_methods import attribute
 from .baselines import two_step_baseline
 from .cache import atomic_torch_save, cache_dir
 from .decomposition import decompose_score
+from .evidence import recommended_family
 from .families import EXPLORER_FAMILIES, family
 from .gradients import ParamSelection, select_params
 from .index import GradientIndex, RandomProjection
@@ -106,9 +108,20 @@ SCORES = {"cos": "Grad-Cos", "dot": "Grad-Dot"}
 # baseline) since the score is the explorer's own setting; measurements: docs/results.md
 METHOD_FAMILIES = {(f.method if f.score else f"two_step_{f.method}"): f for f in map(family, EXPLORER_FAMILIES)}
 MAP_METHODS = {k: (f.method_label if f.score else f.name) for k, f in METHOD_FAMILIES.items()}
-# the one place to change the explorer's default map method. Two-step occlusion localised the planted
-# patch best and most consistently over seeds, with a clean-model control near zero (docs/results.md)
-DEFAULT_MAP_METHOD = "two_step_occlusion"
+
+def _default_map_method() -> str:
+    """The explorer's default: the course's recommended map (:func:`tfa_tutorial.evidence.recommended_family`,
+    the largest model-specific gain in docs/results.json), or the menu's first entry, with a
+    warning, when the stored results are missing."""
+    try:
+        name = recommended_family()
+    except FileNotFoundError as err:
+        warnings.warn(f"{err}; the explorer defaults to the first map of its menu", RuntimeWarning, stacklevel=2)
+        name = EXPLORER_FAMILIES[0]
+    return next(k for k, f in METHOD_FAMILIES.items() if f.name == name)
+
+
+DEFAULT_MAP_METHOD = _default_map_method()
 # maps that do not depend on the test image (cached by training index only)
 TEST_INDEPENDENT_METHODS = tuple(k for k, f in METHOD_FAMILIES.items() if f.explained_label != "test")
 TWO_STEP_OCCLUSION = METHOD_FAMILIES["two_step_occlusion"].opts  # options of the two-step occlusion map (fill 0)
