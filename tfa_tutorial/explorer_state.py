@@ -22,16 +22,16 @@ What is computed, and when:
   paper's gradient of the score with respect to the training image, smoothed by SmoothGrad over
   ``n_samples`` noisy copies (σ = ``noise`` × the image's value range, noise seeded by the
   training index so a map never depends on which other images are shown); gradient × input or
-  integrated gradients (black baseline, 16 steps) of the same score; or the exact additive
+  integrated gradients (black baseline, :data:`IG_STEPS` steps) of the same score; or the exact additive
   decomposition of the score over the image's positions (:func:`tfa_tutorial.decompose_score`,
-  receptive-field mapping; its map sums to the shown score); or, the default, the **two-step
-  occlusion** map (:func:`tfa_tutorial.two_step_baseline` with ``method="occlusion"``, 4×4
-  windows, stride 2, fill 0): the drop of the training image's *own* label's logit when a window
+  receptive-field mapping; its map sums to the shown score); or the **two-step
+  occlusion** map (:func:`tfa_tutorial.two_step_baseline` with ``method="occlusion"``, the
+  registry's window and stride, fill 0): the drop of the training image's *own* label's logit when a window
   is occluded. It ignores the test image (cached by training index only); the ranking is what
-  connects it to the test image. It is the default because over seeds it localised the planted
-  patch best and most consistently, with a clean-model control near zero, while every TFA map
-  gained little over its clean-model control (docs/results.md). n and σ apply to ``"gradient"``
-  only. Maps are cached by everything they depend on (method included), so changing the
+  connects it to the test image. The default (:data:`DEFAULT_MAP_METHOD`) is the course's
+  recommended map, :func:`tfa_tutorial.evidence.recommended_family`: the menu entry with the
+  largest model-specific gain over its clean-model control in docs/results.json. n and σ apply to
+  ``"gradient"`` only. Maps are cached by everything they depend on (method included), so changing the
   sign/channel reduction, the opacity or the selection never recomputes one.
 
 Signs: every method's map is shown as computed, never multiplied by sign(score). Red (positive)
@@ -46,255 +46,40 @@ Bad choices (an index out of range, k larger than the training set, an unknown o
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import hashlib
 import math
 import numbers
-import time
-import warnings
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Mapping
 
 import torch
 from torch import nn
 
-from .attribution_methods import attribute
-from .baselines import two_step_baseline
-from .cache import atomic_torch_save, cache_dir
-from .decomposition import decompose_score
-from .evidence import recommended_family
-from .families import EXPLORER_FAMILIES, family
-from .gradients import ParamSelection, select_params
-from .index import GradientIndex, RandomProjection
-from .neural_features import activation_maps, class_contributions, find_feature_layer, neural_activations
-from .reduction import CHANNEL_REDUCTIONS, SIGNS, reduce_map
-from .score_vectors import score_vector
-from .scores import gradient_scores
-from .tfa import tda_score_fn
+from . import explorer_results, explorer_settings
+from .explorer_index import GradientIndexStore
+from .explorer_maps import MapComputation
+from .explorer_neural import NeuralView
+from .explorer_results import *  # noqa: F403 (re-exported: the explorer's result types)
+from .explorer_settings import *  # noqa: F403 (re-exported: the explorer's settings and options)
+from .explorer_settings import MAX_NOISE, MAX_SAMPLES, ExplorerSettings, ProgressFn
+from .gradients import ParamSelection
+from .index import GradientIndex
+from .reduction import CHANNEL_REDUCTIONS, SIGNS
 from .training import predict
 from .validation import (
-    check_finite, check_flags, check_index, check_int, check_model_ready, check_real, check_unit_images, is_whole_number,
+    check_flags,
+    check_index,
+    check_int,
+    check_model_ready,
+    check_real,
+    check_unit_images,
+    is_whole_number,
     num_classes,
 )
 
-__all__ = [
-    "SCORES",
-    "MAP_METHODS",
-    "METHOD_FAMILIES",
-    "DEFAULT_MAP_METHOD",
-    "TEST_INDEPENDENT_METHODS",
-    "TWO_STEP_OCCLUSION",
-    "SMOOTHGRAD_METHODS",
-    "LABEL_MODES",
-    "TEST_LISTS",
-    "SLOW_SETTINGS",
-    "DISPLAY_SETTINGS",
-    "ExplorerSettings",
-    "TestInfo",
-    "TrainItem",
-    "Detail",
-    "ExplorerResult",
-    "ExplorerState",
-    "NeuronView",
-    "NeuralFeaturesView",
-]
-
-SCORES = {"cos": "Grad-Cos", "dot": "Grad-Dot"}
-# how a shown training image's map is computed (key -> label): the registry's explorer menu
-# (tfa_tutorial.families.EXPLORER_FAMILIES), keyed by method ("two_step_<method>" for the two-step
-# baseline) since the score is the explorer's own setting; measurements: docs/results.md
-METHOD_FAMILIES = {(f.method if f.score else f"two_step_{f.method}"): f for f in map(family, EXPLORER_FAMILIES)}
-MAP_METHODS = {k: (f.method_label if f.score else f.name) for k, f in METHOD_FAMILIES.items()}
-
-def _default_map_method() -> str:
-    """The explorer's default: the course's recommended map (:func:`tfa_tutorial.evidence.recommended_family`,
-    the largest model-specific gain in docs/results.json), or the menu's first entry, with a
-    warning, when the stored results are missing."""
-    try:
-        name = recommended_family()
-    except FileNotFoundError as err:
-        warnings.warn(f"{err}; the explorer defaults to the first map of its menu", RuntimeWarning, stacklevel=2)
-        name = EXPLORER_FAMILIES[0]
-    return next(k for k, f in METHOD_FAMILIES.items() if f.name == name)
-
-
-DEFAULT_MAP_METHOD = _default_map_method()
-# maps that do not depend on the test image (cached by training index only)
-TEST_INDEPENDENT_METHODS = tuple(k for k, f in METHOD_FAMILIES.items() if f.explained_label != "test")
-TWO_STEP_OCCLUSION = METHOD_FAMILIES["two_step_occlusion"].opts  # options of the two-step occlusion map (fill 0)
-SMOOTHGRAD_METHODS = ("gradient",)  # the methods that SmoothGrad n and σ apply to
-IG_STEPS = METHOD_FAMILIES["integrated_gradients"].opts["steps"]
-LABEL_MODES = ("predicted", "true")
-TEST_LISTS = ("flipped", "misclassified", "correct")
-# settings whose change needs new scores or maps (the view recomputes them on release / on Compute)
-SLOW_SETTINGS = ("test_set", "test_index", "k", "score", "label", "method", "n_samples", "noise")
-# settings that only change how cached results are shown (and the selected training image)
-DISPLAY_SETTINGS = ("sign", "channels", "opacity", "selected")
-MAX_SAMPLES = 256
-MAX_NOISE = 2.0
-
-ProgressFn = Callable[[float, str], None]
-
-
-@dataclass(frozen=True)
-class ExplorerSettings:
-    """Everything the explorer's view depends on.
-
-    Attributes:
-        test_set: name of the test set (e.g. ``"patched"`` or ``"clean"``).
-        test_index: index of the test image in it.
-        k: number of proponents and of opponents shown.
-        score: ``"cos"`` (Grad-Cos) or ``"dot"`` (Grad-Dot), for the ranking and the TFA maps.
-        label: which test label is explained: ``"predicted"`` (the prediction) or ``"true"`` (the error).
-        method: how the maps are computed, one of :data:`MAP_METHODS` (default
-            :data:`DEFAULT_MAP_METHOD`, two-step occlusion, which needs no parameter selection;
-            were the default the decomposition, an explorer built with a parameter subset
-            ``params`` would start on ``"gradient"``, as the decomposition needs all).
-        n_samples: SmoothGrad samples n (0 = the raw gradient); ``method="gradient"`` only.
-        noise: SmoothGrad σ as a fraction of each training image's value range; ``"gradient"`` only.
-        sign, channels: display reduction (:func:`tfa_tutorial.reduce_map`).
-        opacity: overlay opacity in [0, 1].
-        selected: the training index shown large in the detail pane, or None.
-    """
-
-    test_set: str
-    test_index: int = 0
-    k: int = 5
-    score: str = "cos"
-    label: str = "predicted"
-    method: str = DEFAULT_MAP_METHOD
-    n_samples: int = METHOD_FAMILIES["gradient"].opts["n_samples"]
-    noise: float = METHOD_FAMILIES["gradient"].opts["noise"]
-    sign: str = "signed"
-    channels: str = "sum"
-    opacity: float = 0.7
-    selected: int | None = None
-
-    def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclass
-class TestInfo:
-    """The chosen test image and the model's view of it."""
-
-    test_set: str
-    index: int
-    image: torch.Tensor  # [C, H, W]
-    label: int
-    pred: int
-    probs: torch.Tensor  # [K]
-    target: int  # the label whose loss gradient is explained
-    label_mode: str
-    flipped: bool | None  # in the caller's list of shortcut-flipped test images (None: no list)
-    classes: tuple[str, ...]
-
-    @property
-    def label_name(self) -> str:
-        return self.classes[self.label]
-
-    @property
-    def pred_name(self) -> str:
-        return self.classes[self.pred]
-
-    @property
-    def target_name(self) -> str:
-        return self.classes[self.target]
-
-    @property
-    def correct(self) -> bool:
-        return self.pred == self.label
-
-    def top_classes(self, n: int = 3) -> list[tuple[str, float]]:
-        """The ``n`` most probable classes as ``(name, probability)``."""
-        p, i = self.probs.topk(min(n, len(self.probs)))
-        return [(self.classes[int(c)], float(v)) for v, c in zip(p, i)]
-
-
-@dataclass
-class TrainItem:
-    """One ranked training image with its TFA map."""
-
-    rank: int  # 1 = strongest
-    kind: str  # "proponent" or "opponent"
-    index: int
-    label: int
-    label_name: str
-    patched: bool | None
-    score: float
-    image: torch.Tensor  # [C, H, W]
-    mask: torch.Tensor | None  # [H, W] bool, the patch (ground truth), or None
-    map: torch.Tensor | None  # [C, H, W] signed TFA map ([1, H, W] by "decomposition"; None: ranking only)
-    shown: torch.Tensor | None  # [H, W] after the display reduction
-    index_score: float | None = None  # the index's (possibly projected) estimate of ``score``
-
-
-@dataclass
-class Detail:
-    """One training image, large: raw TFA, the explorer's TFA map and the two-step baseline."""
-
-    index: int
-    label: int
-    label_name: str
-    patched: bool | None
-    score: float
-    image: torch.Tensor
-    mask: torch.Tensor | None
-    raw: torch.Tensor  # [H, W] reduced, the paper's raw gradient map (n_samples = 0)
-    smooth: torch.Tensor  # [H, W] reduced, the explorer's map: its method (with n and σ for "gradient")
-    two_step: torch.Tensor  # [H, W] reduced, SmoothGrad of the image's own logit, same n and σ
-    n_samples: int
-    noise: float
-    method: str = "gradient"  # the method of ``smooth``
-
-
-@dataclass
-class ExplorerResult:
-    """What the view shows for one set of settings. ``message`` is non-empty when a choice was
-    refused (the result then shows the previous, still valid settings) or a computation failed."""
-
-    settings: ExplorerSettings
-    test: TestInfo | None = None
-    proponents: list[TrainItem] = field(default_factory=list)
-    opponents: list[TrainItem] = field(default_factory=list)
-    detail: Detail | None = None
-    message: str = ""
-    timings: dict = field(default_factory=dict)
-    index_info: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return not self.message
-
-
-@dataclass
-class NeuronView:
-    """One penultimate neuron ("neural feature") behind a test prediction (Salient-ImageNet view)."""
-
-    neuron: int
-    contribution: float  # W[target, c] · h_c(x_test): its share of the explained logit
-    activation: float  # h_c(x_test)
-    map: torch.Tensor  # [H, W] its activation map on the test image, in [0, 1]
-    top_indices: list[int]  # its top-activating training images (over the whole training set)
-    top_images: torch.Tensor  # [m, C, H, W]
-    top_maps: torch.Tensor  # [m, H, W] its activation maps on them, in [0, 1]
-    top_patched: list[bool] | None  # ground-truth patch flags of those training images
-    top_masks: torch.Tensor | None  # [m, H, W] bool patch masks
-
-
-@dataclass
-class NeuralFeaturesView:
-    """The neurons that drive the explained logit of the selected test image: the global
-    counterpart of the TFA view (:meth:`ExplorerState.neural_features`)."""
-
-    test: TestInfo
-    target: int
-    logit: float
-    bias: float
-    neurons: list[NeuronView]
+#: the explorer's public names: the state, its settings and options, its result types.
+__all__ = ["ExplorerState", *explorer_settings.__all__, *explorer_results.__all__]
 
 
 class _LRU(OrderedDict):
@@ -313,7 +98,7 @@ class _LRU(OrderedDict):
         return value
 
 
-class ExplorerState:
+class ExplorerState(GradientIndexStore, MapComputation, NeuralView):
     """Model, data, gradient index, settings and cached results of the explorer.
 
     Args:
@@ -482,124 +267,6 @@ class ExplorerState:
     def n_test(self) -> int:
         return len(self.test_labels)
 
-    # ------------------------------------------------------------------ the gradient index
-    @property
-    def index(self) -> GradientIndex:
-        """The gradient index of the training set (built on first use)."""
-        if self._index is None:
-            self.build_index()
-        return self._index
-
-    def _index_projection(self) -> str | None:
-        if self.projection != "auto":
-            return self.projection
-        n_params = sum(t.numel() for t in select_params(self.model, self.params).values())
-        return None if self.n_train * n_params * 4 <= self.index_budget else "countsketch"
-
-    def _index_cache_path(self, projection) -> Path | None:
-        if not self.index_cache:
-            return None
-        folder = cache_dir("explorer", create=False) if self.index_cache is True else Path(self.index_cache)
-        h = hashlib.sha256()
-        for name, t in sorted(self.model.state_dict().items()):
-            h.update(name.encode())
-            h.update(t.detach().cpu().contiguous().numpy().tobytes())
-        h.update(self.train_images.detach().cpu().float().contiguous().numpy().tobytes())
-        h.update(self.train_labels.cpu().numpy().tobytes())
-        h.update(repr((projection, self.dim, self.seed, self.params, type(self.model).__name__)).encode())
-        return Path(folder) / f"index-{h.hexdigest()[:16]}.pt"
-
-    @contextlib.contextmanager
-    def _threads(self):
-        """Run with ``num_threads`` torch CPU threads, then restore the previous setting."""
-        if self.num_threads is None or self.device.type != "cpu":
-            yield
-            return
-        before = torch.get_num_threads()
-        torch.set_num_threads(int(self.num_threads))
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
-
-    def build_index(self, progress: ProgressFn | None = None) -> GradientIndex:
-        """Build the gradient index (or load it from the disk cache) and return it."""
-        with self._threads():
-            return self._build_index(progress)
-
-    def _build_index(self, progress: ProgressFn | None = None) -> GradientIndex:
-        progress = progress or self.on_progress or (lambda f, t: None)
-        projection = self._index_projection()
-        path = self._index_cache_path(projection)
-        if path is not None and path.is_file():
-            try:
-                payload = torch.load(path, map_location="cpu", weights_only=True)
-                vectors, norms, meta = payload["vectors"], payload["norms"], payload["meta"]
-                width = self._expected_width(projection)
-                if vectors.ndim != 2 or vectors.shape != (self.n_train, width) or norms.shape != (self.n_train,):
-                    raise ValueError("cached index has the wrong size")
-                check_finite(vectors, "cached index")
-                check_finite(norms, "cached index norms")
-                proj = None if meta["projection"] is None else RandomProjection(
-                    meta["projection"], int(meta["in_dim"]), int(meta["dim"]), int(meta["seed"]))
-                device = self.device
-                self._index = GradientIndex(
-                    self.model, self.params, proj, vectors.to(device), norms.to(device),
-                    self.train_images.to(next(self.model.parameters()).dtype), self.train_labels, int(meta["chunk_size"]),
-                )
-                self.stats["index_loads"] += 1
-                self.index_info = self._describe_index(from_cache=True)
-                progress(1.0, "gradient index loaded from cache")
-                return self._index
-            except Exception:  # a damaged or stale cache file: rebuild and overwrite it
-                pass
-        n = self.n_train
-        step = max(1, min(n, 1024))
-        vectors, norms, part = [], [], None
-        progress(0.0, f"building the gradient index of {n} training images")
-        for start in range(0, n, step):
-            s = slice(start, start + step)
-            part = GradientIndex.build(
-                self.model, self.train_images[s], self.train_labels[s], params=self.params,
-                projection=projection, dim=self.dim, seed=self.seed,
-            )
-            vectors.append(part.vectors)
-            norms.append(part.norms)
-            progress(min(1.0, (start + step) / n), f"gradient index: {min(n, start + step)}/{n} training images")
-        self._index = GradientIndex(
-            self.model, part.params, part.projection, torch.cat(vectors), torch.cat(norms),
-            self.train_images.to(next(self.model.parameters()).dtype), self.train_labels, part.chunk_size,
-        )
-        self.stats["index_builds"] += 1
-        if path is not None:
-            proj = part.projection
-            meta = {
-                "projection": None if proj is None else proj.kind,
-                "in_dim": 0 if proj is None else proj.in_dim,
-                "dim": self._index.dim,
-                "seed": self.seed,
-                "chunk_size": part.chunk_size,
-            }
-            try:
-                atomic_torch_save({"vectors": self._index.vectors.cpu(), "norms": self._index.norms.cpu(), "meta": meta}, path)
-            except OSError:
-                pass  # a read-only cache is not an error; the index just is not kept
-        self.index_info = self._describe_index(from_cache=False)
-        return self._index
-
-    def _expected_width(self, projection) -> int:
-        """Columns of the index: P (exact) or the projected dimension."""
-        if projection is None:
-            return sum(t.numel() for t in select_params(self.model, self.params).values())
-        return self.dim
-
-    def _describe_index(self, from_cache: bool) -> str:
-        idx = self._index
-        kind = "exact" if idx.projection is None else (
-            f"{idx.projection.kind} projection to d={idx.dim}"
-            + (f"; the best {self.rerank}×k candidates per list are re-scored exactly" if self.rerank else " (scores are estimates)"))
-        return f"gradient index of {len(idx)} training images, {kind}" + (", loaded from cache" if from_cache else "")
-
     # ------------------------------------------------------------------ settings
     def _validated(self, changes: Mapping) -> ExplorerSettings:
         """The current settings with ``changes`` applied, or ValueError naming every problem."""
@@ -726,264 +393,6 @@ class ExplorerState:
         pred, _ = self.predictions(test_set)
         true, p = self.classes[int(self.test_labels[index])], self.classes[int(pred[index])]
         return f"#{index} {true}" + (f" → {p}" if p != true else " ✓")
-
-    # ------------------------------------------------------------------ computation
-    def _test_info(self, s: ExplorerSettings) -> TestInfo:
-        pred, probs = self.predictions(s.test_set)
-        j = s.test_index
-        label, p = int(self.test_labels[j]), int(pred[j])
-        return TestInfo(
-            s.test_set, j, self.test_sets[s.test_set][j], label, p, probs[j], p if s.label == "predicted" else label,
-            s.label, None if self._flipped is None else j in set(self._flipped), self.classes,
-        )
-
-    def _score_key(self, s: ExplorerSettings, target: int) -> tuple:
-        return (s.test_set, s.test_index, target, s.score)
-
-    def scores(self, settings: ExplorerSettings | None = None) -> torch.Tensor:
-        """Scores ``[N]`` of every training image for the current (or given) test image,
-        explained label and score (from the gradient index; cached)."""
-        s = settings or self.settings
-        target = self._test_info(s).target
-        return self._scores_for(s, target)
-
-    def _scores_for(self, s: ExplorerSettings, target: int) -> torch.Tensor:
-        def make():
-            self.stats["queries"] += 1
-            x = self.test_sets[s.test_set][s.test_index : s.test_index + 1].to(next(self.model.parameters()).dtype)
-            return self.index.query(x, torch.tensor([target]), s.score)[0].detach().cpu()
-
-        return self._scores.get_or(self._score_key(s, target), make)
-
-    def _score_fn(self, s: ExplorerSettings, target: int):
-        def make():
-            x = self.test_sets[s.test_set][s.test_index].to(next(self.model.parameters()).dtype)
-            return tda_score_fn(self.model, x, target, s.score, self.params)
-
-        return self._score_fns.get_or(self._score_key(s, target), make)
-
-    def _vector(self, s: ExplorerSettings, target: int) -> torch.Tensor:
-        """The test vector v ``[P]`` of the decomposition: ĝ_j (Grad-Cos) or g_j (Grad-Dot)."""
-        def make():
-            x = self.test_sets[s.test_set][s.test_index].to(next(self.model.parameters()).dtype)
-            return score_vector(self.model, x, s.score, test_target=target)
-
-        return self._vectors.get_or(self._score_key(s, target), make)
-
-    def _map_key(self, s: ExplorerSettings, target: int, i: int, n_samples: int, method: str) -> tuple:
-        if method in TEST_INDEPENDENT_METHODS:  # same map whatever the test image, label and score
-            return (method, i)
-        if method not in SMOOTHGRAD_METHODS:
-            return self._score_key(s, target) + (method, None, None, i)
-        return self._score_key(s, target) + (method, n_samples, s.noise if n_samples else None, i)
-
-    def tfa_map(self, i: int, settings: ExplorerSettings | None = None, n_samples: int | None = None,
-                method: str | None = None) -> torch.Tensor:
-        """Signed map ``[C, H, W]`` (``[1, H, W]`` by ``"decomposition"``) of training image
-        ``i`` for the current (or given) test image, explained label and score, by ``method``
-        (default: the setting; ``"two_step_occlusion"`` ignores the test image); for ``"gradient"`` with SmoothGrad ``n_samples`` (default: the
-        setting) and σ = ``noise``, the noise seeded by ``seed + i``. Cached."""
-        s = settings or self.settings
-        n = s.n_samples if n_samples is None else int(n_samples)
-        method = s.method if method is None else method
-        if method not in MAP_METHODS:
-            raise ValueError(f"unknown map method {method!r}: choose one of {list(MAP_METHODS)}")
-        i = check_index(i, self.n_train)
-        if n_samples is not None:
-            n = check_int(n_samples, "n_samples (SmoothGrad n)", 0, MAX_SAMPLES)
-        target = self._test_info(s).target
-        return self._map_for(s, target, i, n, method)
-
-    def _map_for(self, s: ExplorerSettings, target: int, i: int, n: int, method: str | None = None) -> torch.Tensor:
-        method = s.method if method is None else method
-
-        def make():
-            self.stats["maps"] += 1
-            dtype, device = next(self.model.parameters()).dtype, self.device
-            x = self.train_images[i : i + 1].to(device=device, dtype=dtype)
-            y = self.train_labels[i : i + 1].to(device)
-            if method == "two_step_occlusion":
-                m = two_step_baseline(self.model, x, y, method="occlusion", **TWO_STEP_OCCLUSION)
-            elif method == "decomposition":
-                m = decompose_score(self.model, x, y, self._vector(s, target), normalize_train=s.score == "cos",
-                                    mapping="rf").maps
-            elif method == "integrated_gradients":
-                m = attribute(self._score_fn(s, target), x, y, method=method, baseline="black", steps=IG_STEPS,
-                              chunk_size=32)
-            elif method == "gradient_x_input":
-                m = attribute(self._score_fn(s, target), x, y, method=method, n_samples=0, chunk_size=32)
-            else:
-                m = attribute(self._score_fn(s, target), x, y, method="gradient", n_samples=n, noise=s.noise,
-                              chunk_size=32, seed=self.seed + i)
-            return m[0].detach().cpu()
-
-        return self._maps.get_or(self._map_key(s, target, i, n, method), make)
-
-    def two_step_map(self, i: int, settings: ExplorerSettings | None = None) -> torch.Tensor:
-        """The two-step baseline ``[C, H, W]`` for training image ``i``: SmoothGrad of its own
-        label's logit with the explorer's n and σ (independent of the test image). Cached."""
-        s = settings or self.settings
-        i = check_index(i, self.n_train)
-        key = (s.n_samples, s.noise if s.n_samples else None, i)
-
-        def make():
-            self.stats["two_step"] += 1
-            dtype = next(self.model.parameters()).dtype
-            m = two_step_baseline(self.model, self.train_images[i : i + 1].to(dtype), self.train_labels[i : i + 1],
-                                  n_samples=s.n_samples, noise=s.noise, seed=self.seed + int(i))
-            return m[0].detach().cpu()
-
-        return self._two_step.get_or(key, make)
-
-    def _item(self, s, kind, rank, i, score, m, index_score) -> TrainItem:
-        label = int(self.train_labels[i])
-        return TrainItem(
-            rank, kind, i, label, self.classes[label],
-            None if self.train_patched is None else bool(self.train_patched[i]), float(score),
-            self.train_images[i], None if self.train_masks is None else self.train_masks[i],
-            m, None if m is None else reduce_map(m, s.sign, s.channels), index_score,
-        )
-
-    def exact_scores(self, indices, settings: ExplorerSettings | None = None) -> torch.Tensor:
-        """Exact scores ``[len(indices)]`` of these training images for the current (or given)
-        test image, label and score (streamed with :func:`tfa_tutorial.gradient_scores`; cached)."""
-        s = settings or self.settings
-        indices = indices.tolist() if hasattr(indices, "tolist") and not is_whole_number(indices) else indices
-        if is_whole_number(indices):
-            raise ValueError(f"indices must be a list of training indices, got the single index {indices!r}: use [{indices!r}]")
-        return self._exact_for(s, self._test_info(s).target, [check_index(i, self.n_train) for i in indices])
-
-    def _exact_for(self, s: ExplorerSettings, target: int, indices: list[int]) -> torch.Tensor:
-        known = self._exact.get_or(self._score_key(s, target), dict)
-        missing = sorted({i for i in indices if i not in known})
-        if missing:
-            self.stats["exact"] += len(missing)
-            dtype = next(self.model.parameters()).dtype
-            x = self.test_sets[s.test_set][s.test_index : s.test_index + 1].to(dtype)
-            sel = torch.tensor(missing)
-            got = gradient_scores(self.model, self.train_images[sel].to(dtype), self.train_labels[sel], x,
-                                  torch.tensor([target]), score=s.score, params=self.params)[0].detach().cpu()
-            known.update(zip(missing, got.tolist()))
-        return torch.tensor([known[i] for i in indices])
-
-    def _ranking(self, s: ExplorerSettings, target: int, scores: torch.Tensor):
-        """(proponent indices, opponent indices, {index: shown score}). With an exact index the
-        index's scores are used; with a projected one, the ``rerank`` × k best candidates on each
-        side are re-scored exactly and re-ranked, so the shown order and scores are exact."""
-        k = min(s.k, self.n_train)
-        if self.index.projection is None or not self.rerank:
-            top, bottom = scores.topk(k).indices.tolist(), (-scores).topk(k).indices.tolist()
-            return top, bottom, {i: float(scores[i]) for i in top + bottom}
-        m = min(self.n_train, max(self.rerank * k, k + 16))
-        cand_top, cand_bottom = scores.topk(m).indices.tolist(), (-scores).topk(m).indices.tolist()
-        exact = dict(zip(cand_top + cand_bottom, self._exact_for(s, target, cand_top + cand_bottom).tolist()))
-        top = sorted(cand_top, key=lambda i: -exact[i])[:k]
-        bottom = sorted(cand_bottom, key=lambda i: exact[i])[:k]
-        return top, bottom, exact
-
-    def result(self, maps: bool = True, **overrides) -> ExplorerResult:
-        """The result for the current settings (or for them with ``overrides``, without storing
-        them). Raises ValueError on a bad override; computes only what is not cached.
-        ``maps=False`` gives the ranking only (items without ``map``/``shown``), which is cheap."""
-        s = self._validated(overrides) if overrides else self.settings
-        with self._threads():
-            return self._result(s, maps, store=not overrides and maps)
-
-    def _result(self, s: ExplorerSettings, maps: bool, store: bool) -> ExplorerResult:
-        progress = self.on_progress or (lambda f, t: None)
-        t0 = time.perf_counter()
-        before = dict(self.stats)
-        if self._index is None:
-            self._build_index(progress)
-        test = self._test_info(s)
-        scores = self._scores_for(s, test.target)
-        t1 = time.perf_counter()
-        top, bottom, shown = self._ranking(s, test.target, scores)
-        todo = [("proponent", r, i) for r, i in enumerate(top, 1)] + [("opponent", r, i) for r, i in enumerate(bottom, 1)]
-        items = {"proponent": [], "opponent": []}
-        for done, (kind, rank, i) in enumerate(todo):
-            m = self._map_for(s, test.target, i, s.n_samples) if maps else None
-            items[kind].append(self._item(s, kind, rank, i, shown[i], m, float(scores[i])))
-            if maps:
-                progress((done + 1) / len(todo), f"TFA maps: {done + 1}/{len(todo)}")
-        t2 = time.perf_counter()
-        detail = self._detail(s, test.target, scores, s.selected) if s.selected is not None and maps else None
-        t3 = time.perf_counter()
-        self.stats["results"] += 1
-        computed = {key: self.stats[key] - before[key] for key in ("queries", "exact", "maps", "two_step", "index_builds")}
-        result = ExplorerResult(
-            s, test, items["proponent"], items["opponent"], detail, "",
-            {"scores_s": t1 - t0, "maps_s": t2 - t1, "detail_s": t3 - t2, "total_s": t3 - t0, "computed": computed},
-            self.index_info,
-        )
-        if store:
-            self.last_result = result
-        return result
-
-    def detail(self, i: int, **overrides) -> Detail:
-        """Training image ``i`` large: raw TFA (the gradient, n = 0), the explorer's TFA map (its
-        method; SmoothGrad n, σ for ``"gradient"``) and the two-step baseline, reduced for display. Raises ValueError if ``i`` is out of range."""
-        s = self._validated({**overrides, "selected": i})
-        with self._threads():
-            test = self._test_info(s)
-            if self._index is None:
-                self._build_index()
-            return self._detail(s, test.target, self._scores_for(s, test.target), s.selected)
-
-    def _detail(self, s, target, scores, i) -> Detail:
-        score = float(scores[i]) if self.index.projection is None else float(self._exact_for(s, target, [i])[0])
-        raw = self._map_for(s, target, i, 0, "gradient")
-        smooth = self._map_for(s, target, i, s.n_samples)
-        two = self.two_step_map(i, s)
-        label = int(self.train_labels[i])
-
-        def red(m):
-            return reduce_map(m, s.sign, s.channels)
-
-        return Detail(
-            i, label, self.classes[label], None if self.train_patched is None else bool(self.train_patched[i]),
-            score, self.train_images[i], None if self.train_masks is None else self.train_masks[i],
-            red(raw), red(smooth), red(two), s.n_samples, s.noise, s.method,
-        )
-
-
-    # ------------------------------------------------------------------ neural features
-    def neural_features(self, test_index: int | None = None, k: int = 3, m: int = 4, **overrides) -> NeuralFeaturesView:
-        """The ``k`` penultimate neurons with the largest contribution W[t, c] · h_c(x) to the
-        explained logit t (the prediction, or the true label with ``label="true"``) of test image
-        ``test_index`` (default: the current one), each with its activation map on the test image
-        and its ``m`` top-activating training images with their maps (see
-        :mod:`tfa_tutorial.neural_features`). The training activations are computed once."""
-        if test_index is not None:
-            overrides["test_index"] = test_index
-        s = self._validated(overrides) if overrides else self.settings
-        k, m = check_int(k, "k"), check_int(m, "m")
-        with self._threads():
-            dtype = next(self.model.parameters()).dtype
-            if "layer" not in self._neural:
-                layer = find_feature_layer(self.model, self.train_images[0].to(dtype))
-                self._neural["layer"] = layer
-                self._neural["h"] = neural_activations(self.model, self.train_images.to(dtype), layer)
-            layer, h_train = self._neural["layer"], self._neural["h"]
-            test = self._test_info(s)
-            x = test.image[None].to(dtype)
-            h = neural_activations(self.model, x, layer)
-            contrib = class_contributions(self.model, x, test.target, layer, activations=h)[0]
-            k = min(k, layer.num_features)
-            order = contrib.topk(k).indices.tolist()
-            test_maps = activation_maps(self.model, x, order, layer)[0]
-            neurons = []
-            for j, c in enumerate(order):
-                top = h_train[:, c].topk(min(m, self.n_train)).indices
-                maps = activation_maps(self.model, self.train_images[top].to(dtype), c, layer)
-                neurons.append(NeuronView(
-                    c, float(contrib[c]), float(h[0, c]), test_maps[j], top.tolist(), self.train_images[top], maps,
-                    None if self.train_patched is None else self.train_patched[top].tolist(),
-                    None if self.train_masks is None else self.train_masks[top],
-                ))
-            bias = layer.classifier.bias
-            b = 0.0 if bias is None else float(bias.detach()[test.target])
-            return NeuralFeaturesView(test, test.target, float(contrib.sum()) + b, b, neurons)
 
 
 _is_int = is_whole_number  # Python, NumPy and 0-d tensor integers; not bool
