@@ -1,6 +1,7 @@
 """Render docs/images/overview.png: one test prediction explained three ways — feature attribution
 on the test image, training-data attribution (ranked training images), and training feature
-attribution (maps on those training images).
+attribution: the paper's map and the course's recommended map, side by side on the same training
+images.
 
     TFA_FAST=1 .venv/bin/python scripts/make_overview.py
 """
@@ -16,7 +17,8 @@ import tfa_tutorial as T  # noqa: E402
 from tfa_tutorial.evaluation import select_pairs  # noqa: E402
 from tfa_tutorial.experiment import shortcut_experiment  # noqa: E402
 from tfa_tutorial.families import FAMILIES, PairContext  # noqa: E402
-from tfa_tutorial.plots import show_image, show_map  # noqa: E402
+from tfa_tutorial.evidence import recommended_family  # noqa: E402
+from tfa_tutorial.plots import map_rows, show_map  # noqa: E402
 
 
 def main(out=Path(__file__).resolve().parents[1] / "docs" / "images" / "overview.png"):
@@ -27,29 +29,24 @@ def main(out=Path(__file__).resolve().parents[1] / "docs" / "images" / "overview
     x = exp.patched_test.images[j]
     pred = int(T.predict(exp.model, x[None])[0])
     cam = T.grad_cam(exp.model, x[None], torch.tensor([pred]))[0, 0]
-    fam = FAMILIES["TFA-Cos · gradient × input"]  # the map family of the registry shown (signed by S)
-    tfa = T.reduce_map(fam(PairContext(exp.model, exp.train.images[tr], exp.train.labels[tr], x, pred)), "signed")
-    fig, axes = plt.subplots(2, 6, figsize=(10.5, 4.2), gridspec_kw={"width_ratios": [1, 1, 0.15, 1, 1, 1]})
-    for ax in axes[:, 2]:
-        ax.axis("off")
+    ctx = PairContext(exp.model, exp.train.images[tr], exp.train.labels[tr], x, pred)
+    paper = FAMILIES["TFA-Cos · gradient, SmoothGrad (paper)"]
+    best = FAMILIES[recommended_family()]  # the course's recommended map, chosen from docs/results.json
+    rows = {"the paper's\nTFA map": T.reduce_map(paper(ctx), "signed"),
+            "the recommended\nmap": T.reduce_map(best(ctx), "signed")}
     c = exp.classes
-    show_image(axes[0, 0], x, f"test image\ntrue {c[int(exp.test.labels[j])]}, predicted {c[pred]}")
-    show_map(axes[1, 0], cam, x, "feature attribution\n(Grad-CAM on the test image)", signed=False)
-    axes[0, 1].axis("off")
-    axes[1, 1].axis("off")
-    axes[0, 1].text(0.5, 0.5, "which training\nimages?\n(Grad-Cos, TDA)\n→", ha="center", va="center", fontsize=10)
-    axes[1, 1].text(0.5, 0.5, "which regions\nof them?\n(TFA)\n→", ha="center", va="center", fontsize=10)
-    for k in range(3):
-        i = int(tr[k])
-        show_image(axes[0, 3 + k], exp.train.images[i], f"#{k + 1}: {c[int(exp.train.labels[i])]}\nGrad-Cos {scores[0, i]:.2f}",
-                   mask=exp.train.masks[i])
-        show_map(axes[1, 3 + k], tfa[k], exp.train.images[i], fam.name.replace(" · ", "\n"), mask=exp.train.masks[i])
-    fig.suptitle("Explaining one shortcut prediction: test pixels, training images, training-image regions "
-                 "(green box = the planted patch)", fontsize=10)
-    fig.tight_layout()
+    titles = [f"#{k + 1}: {c[int(exp.train.labels[i])]}\nGrad-Cos {scores[0, i]:.2f}" for k, i in enumerate(tr.tolist())]
+    fig = map_rows(exp.train.images[tr], rows, col_titles=titles, masks=exp.train.masks[tr], size=1.9, first_col=x,
+                   first_col_title=f"test image\ntrue {c[int(exp.test.labels[j])]}\npredicted {c[pred]}",
+                   suptitle="One shortcut prediction: the training images Grad-Cos ranks first (top row), and which of "
+                            f"their pixels matter:\nthe paper's map ({paper.name}) and the recommended map ({best.name})\n"
+                            "one colour scale per row; green outline = the planted patch")
+    ax = fig.axes[(len(tr) + 1) * 1]  # the first column of the first map row: feature attribution on the test image
+    ax.axis("on")
+    show_map(ax, cam, x, "Grad-CAM on the\ntest image (FA)", signed=False)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    print(f"wrote {out.name}")
+    fig.savefig(out, dpi=100)
+    print(f"wrote {out.name}: paper's map vs {best.name}")
 
 
 if __name__ == "__main__":
