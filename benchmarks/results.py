@@ -26,7 +26,7 @@ Usage (from the repository root; fast settings = 12k training images, 3 epochs):
 
 One (configuration, seed) of ``evidence`` took 2–7 minutes on 2 cores, 18 minutes when the cores
 were shared with other jobs; the whole script takes about an hour (models are cached by
-tfa_tutorial.train_or_load).
+tfa_tutorial.training.train_or_load).
 """
 from __future__ import annotations
 

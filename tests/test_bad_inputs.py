@@ -17,6 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 import tfa_tutorial as T
+from tfa_tutorial.decomposition import receptive_fields
+from tfa_tutorial.faithfulness import faithfulness_curves
+from tfa_tutorial.metrics import average_precision
 import tfa_tutorial.cache as cache_mod
 import tfa_tutorial.data as data_mod
 import tfa_tutorial.decomposition as dec_mod
@@ -147,11 +150,11 @@ CASES = [
     ("tfa_map: NaN weights", lambda: T.tfa_map(nan_model(), X[0], Y[0], XT[0]),
      NonFiniteError, r"classifier.weight"),
     # ---- metrics refuse NaN
-    ("average_precision: one NaN score", lambda: T.average_precision(torch.tensor([0.9, float("nan"), 0.1]), torch.tensor([True, False, True])),
+    ("average_precision: one NaN score", lambda: average_precision(torch.tensor([0.9, float("nan"), 0.1]), torch.tensor([True, False, True])),
      NonFiniteError, r"scores contains 1 non-finite"),
-    ("average_precision: all NaN", lambda: T.average_precision(torch.full((5,), float("nan")), torch.tensor([1, 0, 1, 0, 0])),
+    ("average_precision: all NaN", lambda: average_precision(torch.full((5,), float("nan")), torch.tensor([1, 0, 1, 0, 0])),
      NonFiniteError, r"scores contains 5 non-finite"),
-    ("average_precision: class ids as labels", lambda: T.average_precision(torch.rand(4), torch.tensor([0, 3, 7, 1])),
+    ("average_precision: class ids as labels", lambda: average_precision(torch.rand(4), torch.tensor([0, 3, 7, 1])),
      ValueError, r"labels \(positive flags\) must be boolean flags .*labels == target_class"),
     ("shortcut_detection_auprc: class ids", lambda: T.shortcut_detection_auprc(torch.rand(2, 4), torch.tensor([0, 2, 5, 1])),
      ValueError, r"patched must be boolean flags"),
@@ -260,9 +263,9 @@ CASES = [
      ValueError, r"batch_size must be a whole number ≥ 1, got 0"),
     ("error_report: k 0", lambda: GradientIndex.build(MODEL, X, Y).error_report(XT, YT, k=0),
      ValueError, r"k must be a whole number ≥ 1, got 0"),
-    ("faithfulness_curves: k 2.5", lambda: T.faithfulness_curves(MODEL, X[:2], Y[:2], XT, YT, MAPS, ks=(2.5,)),
+    ("faithfulness_curves: k 2.5", lambda: faithfulness_curves(MODEL, X[:2], Y[:2], XT, YT, MAPS, ks=(2.5,)),
      ValueError, r"every k must be a whole number of pixels, got \[2.5\]"),
-    ("faithfulness_curves: n_random 0", lambda: T.faithfulness_curves(MODEL, X[:2], Y[:2], XT, YT, MAPS, ks=(3,), n_random=0),
+    ("faithfulness_curves: n_random 0", lambda: faithfulness_curves(MODEL, X[:2], Y[:2], XT, YT, MAPS, ks=(3,), n_random=0),
      ValueError, r"n_random must be a whole number ≥ 1, got 0"),
     ("decompose_score: NaN test vector", lambda: T.decompose_score(MODEL, X[:2], Y[:2], torch.full((P,), float("nan"), dtype=torch.float64)),
      NonFiniteError, r"test vector v contains"),
@@ -470,17 +473,17 @@ def _two_nets():
 def test_receptive_field_cache_follows_an_edited_forward():
     a, b = _two_nets()
     assert repr(a) == repr(b) and type(a).__name__ == type(b).__name__
-    rf_a = T.receptive_fields(a, (1, 8, 8), ["c1", "c2"])
-    rf_b = T.receptive_fields(b, (1, 8, 8), ["c1", "c2"])
+    rf_a = receptive_fields(a, (1, 8, 8), ["c1", "c2"])
+    rf_b = receptive_fields(b, (1, 8, 8), ["c1", "c2"])
     dec_mod._RF_CACHE.clear()
-    truth_b = T.receptive_fields(b, (1, 8, 8), ["c1", "c2"])
+    truth_b = receptive_fields(b, (1, 8, 8), ["c1", "c2"])
     assert torch.equal(rf_b["c2"], truth_b["c2"]) and not torch.equal(rf_a["c2"], rf_b["c2"])
 
 
 def test_receptive_field_cache_is_bounded():
     dec_mod._RF_CACHE.clear()
     for _ in range(dec_mod._RF_CACHE_SIZE + 5):
-        T.receptive_fields(_two_nets()[0], (1, 4, 4), ["c1"])  # a new class object each time
+        receptive_fields(_two_nets()[0], (1, 4, 4), ["c1"])  # a new class object each time
     assert len(dec_mod._RF_CACHE) == dec_mod._RF_CACHE_SIZE
 
 

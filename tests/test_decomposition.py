@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 import tfa_tutorial as T
+from tfa_tutorial.models import count_parameters
 from tfa_tutorial.decomposition import decompose_score, receptive_fields
 from tfa_tutorial.score_vectors import score_vector
 
@@ -134,9 +135,9 @@ def test_bad_input_is_rejected():
     with pytest.raises(ValueError, match="shape"):
         decompose_score(model, x, y, torch.zeros(3, dtype=torch.float64))
     with pytest.raises(ValueError, match="mapping"):
-        decompose_score(model, x, y, torch.zeros(T.count_parameters(model), dtype=torch.float64), mapping="bilinear")
+        decompose_score(model, x, y, torch.zeros(count_parameters(model), dtype=torch.float64), mapping="bilinear")
     with pytest.raises(ValueError, match="match no"):
-        decompose_score(model, x, y, torch.zeros(T.count_parameters(model), dtype=torch.float64), layers="nope")
+        decompose_score(model, x, y, torch.zeros(count_parameters(model), dtype=torch.float64), layers="nope")
     m2 = nn.Sequential(nn.Conv2d(1, 2, 3), nn.PReLU(), nn.Flatten(), nn.Linear(72, 2)).double().eval()
     with pytest.raises(NotImplementedError, match="PReLU"):
-        decompose_score(m2, x, torch.tensor([0, 1]), torch.zeros(T.count_parameters(m2), dtype=torch.float64))
+        decompose_score(m2, x, torch.tensor([0, 1]), torch.zeros(count_parameters(m2), dtype=torch.float64))

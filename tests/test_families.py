@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import tfa_tutorial as T
+from tfa_tutorial.score_vectors import vector_score_fn, vector_scores
 from tfa_tutorial import evaluation, evidence, families
 from tfa_tutorial.baselines import model_output_fn
 from tfa_tutorial.families import FAMILIES, MapFamily, PairContext, family
@@ -64,12 +65,12 @@ def test_score_family_equals_direct_computation(pair, name):
     maps = fam(PairContext(model, x, y, x_test, 2, seed=3))
     v = T.score_vector(model, x_test, fam.score, test_target=2)
     normalize = fam.score != "dot"
-    s = T.vector_scores(model, x, y, v, normalize)[0]
+    s = vector_scores(model, x, y, v, normalize)[0]
     sign = torch.where(s < 0, -1.0, 1.0).to(x.dtype).view(-1, 1, 1, 1)
     if fam.method == "decomposition":
         direct = T.decompose_score(model, x, y, v, normalize).maps
     else:
-        direct = T.attribute(T.vector_score_fn(model, v, normalize), x, y, method=fam.method, seed=3, **fam.opts)
+        direct = T.attribute(vector_score_fn(model, v, normalize), x, y, method=fam.method, seed=3, **fam.opts)
     torch.testing.assert_close(maps, direct * sign)
     if fam.score in ("cos", "dot") and fam.method != "decomposition":  # the same as the package's TFA maps (tda_score_fn is that score)
         tfa = T.tfa_maps(model, x, y, x_test, 2, score=fam.score, method=fam.method, seed=3, **fam.opts)
@@ -91,7 +92,7 @@ def test_tda_score_fn_is_the_vector_score_of_the_score_vector(pair):
     model, x, y, x_test = pair
     for score in ("cos", "dot"):
         f = T.tda_score_fn(model, x_test, 1, score)
-        g = T.vector_score_fn(model, T.score_vector(model, x_test, score, test_target=1), score == "cos")
+        g = vector_score_fn(model, T.score_vector(model, x_test, score, test_target=1), score == "cos")
         for i in range(len(x)):
             torch.testing.assert_close(f(x[i], y[i]), g(x[i], y[i]))
 

@@ -2,6 +2,8 @@ import pytest
 import torch
 
 import tfa_tutorial as T
+from tfa_tutorial.gradients import auto_chunk_size
+from tfa_tutorial.models import count_parameters
 from tiny_models import loop_grads, make_data, make_model
 
 
@@ -10,7 +12,7 @@ def test_per_sample_grads_equal_autograd_loop(norm):
     m = make_model(norm)
     x, y = make_data(7)
     got = T.per_sample_grads(m, x, y, chunk_size=3)
-    assert got.shape == (7, T.count_parameters(m))
+    assert got.shape == (7, count_parameters(m))
     assert got.dtype == torch.float64
     torch.testing.assert_close(got, loop_grads(m, x, y), rtol=1e-10, atol=1e-12)
 
@@ -34,8 +36,8 @@ def test_chunking_does_not_change_results():
 
 def test_auto_chunk_size_follows_the_memory_budget():
     m = make_model("group")
-    small = T.auto_chunk_size(m, (1, 8, 8), T.count_parameters(m), memory_budget=2e5, max_chunk=10_000)
-    large = T.auto_chunk_size(m, (1, 8, 8), T.count_parameters(m), memory_budget=2e7, max_chunk=10_000)
+    small = auto_chunk_size(m, (1, 8, 8), count_parameters(m), memory_budget=2e5, max_chunk=10_000)
+    large = auto_chunk_size(m, (1, 8, 8), count_parameters(m), memory_budget=2e7, max_chunk=10_000)
     assert 1 <= small < large
 
 

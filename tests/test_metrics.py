@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 import tfa_tutorial as T
+from tfa_tutorial.metrics import average_precision
 from tiny_models import make_data, make_model
 
 
@@ -20,12 +21,12 @@ def brute_force_ap(scores, labels):
 
 
 def test_average_precision_closed_forms():
-    assert T.average_precision(torch.tensor([0.9, 0.8, 0.1]), torch.tensor([1, 1, 0])) == pytest.approx(1.0)
-    assert T.average_precision(torch.tensor([0.9, 0.8, 0.1]), torch.tensor([0, 0, 1])) == pytest.approx(1 / 3)
+    assert average_precision(torch.tensor([0.9, 0.8, 0.1]), torch.tensor([1, 1, 0])) == pytest.approx(1.0)
+    assert average_precision(torch.tensor([0.9, 0.8, 0.1]), torch.tensor([0, 0, 1])) == pytest.approx(1 / 3)
     # positives at ranks 1 and 3: (1/1 + 2/3) / 2
-    assert T.average_precision(torch.tensor([3.0, 2.0, 1.0, 0.0]), torch.tensor([1, 0, 1, 0])) == pytest.approx(5 / 6)
+    assert average_precision(torch.tensor([3.0, 2.0, 1.0, 0.0]), torch.tensor([1, 0, 1, 0])) == pytest.approx(5 / 6)
     # all tied: one threshold, precision = prevalence
-    assert T.average_precision(torch.zeros(8), torch.tensor([1, 0, 0, 1, 0, 0, 0, 0])) == pytest.approx(0.25)
+    assert average_precision(torch.zeros(8), torch.tensor([1, 0, 0, 1, 0, 0, 0, 0])) == pytest.approx(0.25)
 
 
 def test_average_precision_matches_brute_force_on_random_scores():
@@ -34,14 +35,14 @@ def test_average_precision_matches_brute_force_on_random_scores():
         s = torch.rand(30, generator=g)
         lab = torch.rand(30, generator=g) < 0.3
         lab[0] = True
-        assert T.average_precision(s, lab) == pytest.approx(brute_force_ap(s.tolist(), lab.tolist()))
+        assert average_precision(s, lab) == pytest.approx(brute_force_ap(s.tolist(), lab.tolist()))
 
 
 def test_shortcut_detection_auprc_is_mean_over_test_examples():
     patched = torch.tensor([1, 0, 0, 1], dtype=torch.bool)
     scores = torch.tensor([[4.0, 3, 2, 1], [1.0, 2, 3, 4]])
-    a0 = T.average_precision(scores[0], patched)
-    a1 = T.average_precision(scores[1], patched)
+    a0 = average_precision(scores[0], patched)
+    a1 = average_precision(scores[1], patched)
     assert T.shortcut_detection_auprc(scores, patched) == pytest.approx((a0 + a1) / 2)
     rnd = torch.rand(200, 1000, generator=torch.Generator().manual_seed(1))
     pt = torch.zeros(1000, dtype=torch.bool)

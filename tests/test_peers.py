@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 import tfa_tutorial as T
+from tfa_tutorial.baselines import last_feature_layer
 from tiny_models import make_data, make_model
 
 captum = pytest.importorskip("captum")
@@ -58,7 +59,7 @@ def test_raw_tfa_equals_captum_saliency_over_an_autograd_grad_cos_forward():
 def test_grad_cam_equals_captum_layer_grad_cam():
     m = make_model("group")
     x, y = make_data(3, seed=3)
-    layer = T.last_feature_layer(m, x[0])
+    layer = last_feature_layer(m, x[0])
     assert layer is m.features[-1]  # the last ReLU, i.e. the last conv block's activation
     ref = LayerGradCam(m, layer).attribute(x, target=y, relu_attributions=True)
     ref = LayerAttribution.interpolate(ref, x.shape[-2:], interpolate_mode="bilinear")

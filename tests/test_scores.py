@@ -3,6 +3,8 @@ import torch
 import torch.nn.functional as F
 
 import tfa_tutorial as T
+from tfa_tutorial.index import RandomProjection
+from tfa_tutorial.scores import gradient_scores
 from tiny_models import loop_grads, make_data, make_model
 
 
@@ -89,7 +91,7 @@ def test_bad_score_inputs():
     with pytest.raises(ValueError, match="differ in shape"):
         T.grad_cos(T.SoftmaxRegression(64, 4).double().eval(), xtr, ytr, torch.rand(1, 4, 4, 4, dtype=torch.float64), torch.tensor([0]))
     with pytest.raises(ValueError, match="score must be"):
-        T.gradient_scores(m, xtr, ytr, xtr, ytr, score="euclid")
+        gradient_scores(m, xtr, ytr, xtr, ytr, score="euclid")
 
 
 def test_exact_index_equals_streaming_scores():
@@ -108,7 +110,7 @@ def test_projection_is_unbiased_for_inner_products(kind):
     """E⟨Rg_i, Rg_j⟩ = ⟨g_i, g_j⟩: the mean over 200 seeds is within 4 standard errors."""
     g = torch.randn(2, 300, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     exact = (g[0] @ g[1]).item()
-    est = torch.tensor([(lambda r: (r[0] @ r[1]).item())(T.RandomProjection(kind, 300, 16, seed=s)(g)) for s in range(200)])
+    est = torch.tensor([(lambda r: (r[0] @ r[1]).item())(RandomProjection(kind, 300, 16, seed=s)(g)) for s in range(200)])
     assert abs(est.mean().item() - exact) < 4 * est.std().item() / 200**0.5
     assert est.std() > 0  # it is a random projection, not the identity
 
@@ -128,7 +130,7 @@ def test_projected_index_error_shrinks_with_dim_and_is_reported(kind):
 
 def test_unknown_projection():
     with pytest.raises(ValueError, match="projection must be"):
-        T.RandomProjection("pca", 10, 2)
+        RandomProjection("pca", 10, 2)
 
 
 def test_both_scores_in_one_pass_equal_separate_calls():
