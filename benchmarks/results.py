@@ -50,6 +50,8 @@ from tfa_tutorial.evidence import (  # noqa: E402
     aggregate_seeds,
     family_group,
     format_mean_sd,
+    load_results,
+    merge_results,
     localisation_evidence,
     localisation_over_seeds,
     retrieval_evidence,
@@ -65,30 +67,19 @@ MD_PATH = ROOT / "docs" / "results.md"
 COMMAND = ".venv/bin/python benchmarks/results.py"
 
 
-def _merge(a: dict, b: dict) -> dict:
-    """Deep merge of b into a copy of a (b wins on leaves)."""
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _load(path: Path = None) -> dict:
     """The stored results: ``path``, or ``docs/results.json`` merged with any ``docs/results.*.json``
-    (written by runs started with ``--db``, e.g. sections run in parallel)."""
+    (written by runs started with ``--db``, e.g. sections run in parallel); empty when none exist."""
     if path is not None:
         return json.loads(path.read_text()) if path.is_file() else {}
-    db = json.loads(JSON_PATH.read_text()) if JSON_PATH.is_file() else {}
-    for extra in sorted(JSON_PATH.parent.glob("results.*.json")):
-        db = _merge(db, json.loads(extra.read_text()))
-    return db
+    return load_results(JSON_PATH) if JSON_PATH.is_file() else {}
 
 
 def _store(db: dict, section: str, config: str, seed: int, value) -> None:
     db.setdefault(section, {}).setdefault(config, {})[str(seed)] = value
     path = db.get("_path") or str(JSON_PATH)
     on_disk = json.loads(Path(path).read_text()) if Path(path).is_file() else {}
-    atomic_save(_merge(on_disk, {k: v for k, v in db.items() if k != "_path"}), path)
+    atomic_save(merge_results(on_disk, {k: v for k, v in db.items() if k != "_path"}), path)
 
 
 def _have(db, section, config, seed) -> bool:

@@ -31,7 +31,7 @@ from .score_vectors import class_mean_gradient, normalizes_train, score_vector, 
 from .scores import grad_cos
 
 __all__ = [
-    "recommended_family",
+    "merge_results",    "recommended_family",
     "PairContext", "EVIDENCE_FAMILIES", "SPECIFICITY_FAMILIES", "family_group", "retrieval_evidence",
     "localisation_evidence", "test_image_baselines", "specificity_evidence", "completeness_evidence",
     "aggregate_seeds", "format_mean_sd", "localisation_over_seeds", "load_results",
@@ -309,12 +309,14 @@ def load_results(path=None) -> dict:
         raise FileNotFoundError(f"{path} not found: run `python benchmarks/results.py` from the repository root to create it")
     db = json.loads(path.read_text())
     for extra in sorted(path.parent.glob(path.stem + ".*.json")):
-        db = _merge(db, json.loads(extra.read_text()))
+        db = merge_results(db, json.loads(extra.read_text()))
     return db
 
 
-def _merge(a: dict, b: dict) -> dict:
+def merge_results(a: dict, b: dict) -> dict:
+    """Deep merge of ``b`` into a copy of ``a`` (``b`` wins on leaves): how result files written by
+    parallel runs combine."""
     out = dict(a)
     for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge_results(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
