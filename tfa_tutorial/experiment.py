@@ -21,7 +21,8 @@ from .models import SmallCNN
 from .patches import PRESETS, PatchedDataset, PatchSpec, inject_patch, patch_all
 from .training import predict, shortcut_report, train_model, train_or_load
 
-__all__ = ["ShortcutExperiment", "shortcut_experiment", "experiment_settings"]
+__all__ = ["ShortcutExperiment", "shortcut_experiment", "experiment_settings", "course_data", "train_course_model",
+           "flipped_indices"]
 
 
 def experiment_settings(fast: bool | None = None) -> dict:
@@ -30,6 +31,38 @@ def experiment_settings(fast: bool | None = None) -> dict:
     if fast:
         return {"fast": True, "n_train": 12000, "n_test": 2000, "epochs": 3}
     return {"fast": False, "n_train": 60000, "n_test": 10000, "epochs": 6}
+
+
+def course_data(settings: dict, seed: int) -> tuple[ImageDataset, ImageDataset]:
+    """The training and test subsets of Fashion-MNIST for ``settings`` (stratified, seeded)."""
+    train = subsample(load_fashion_mnist("train"), settings["n_train"], seed=seed)
+    test = subsample(load_fashion_mnist("test"), settings["n_test"], seed=seed)
+    return train, test
+
+
+def train_course_model(name: str, data: ImageDataset, config: dict, settings: dict, seed: int,
+                       progress: bool = True, retrain: bool = False) -> nn.Module:
+    """A :class:`SmallCNN` trained on ``data`` with the course's epochs and ``seed``, or loaded from
+    the cache when a model with the same ``name`` and ``config`` was trained before."""
+    def build():
+        return SmallCNN(data.image_shape[0], data.num_classes)
+
+    def fit(m):
+        return train_model(m, data, epochs=settings["epochs"], seed=seed, progress=progress)
+
+    model, _ = train_or_load(name, build, fit, config=config, seed=seed, retrain=retrain)
+    return model
+
+
+def flipped_indices(model: nn.Module, test: ImageDataset, patched_versions, target: int) -> torch.Tensor:
+    """Test images of other classes that ``model`` classifies correctly when clean and as ``target``
+    in **every** patched version (``[M, C, H, W]`` tensors of the same test images): the shortcut
+    at work. Returns their indices ``[F]``."""
+    clean_pred, _ = predict(model, test.images)
+    ok = (test.labels != target) & (clean_pred == test.labels)
+    for images in patched_versions:
+        ok &= predict(model, images)[0] == target
+    return torch.nonzero(ok).flatten()
 
 
 @dataclass
@@ -54,12 +87,7 @@ class ShortcutExperiment:
     def flipped_test_indices(self, model: nn.Module | None = None) -> torch.Tensor:
         """Test images of other classes that ``model`` (default: the shortcut model) predicts
         correctly when clean and as the target class once patched — the shortcut at work."""
-        model = model or self.model
-        t = self.spec.target_class
-        clean_pred, _ = predict(model, self.test.images)
-        patched_pred, _ = predict(model, self.patched_test.images)
-        ok = (self.test.labels != t) & (clean_pred == self.test.labels) & (patched_pred == t)
-        return torch.nonzero(ok).flatten()
+        return flipped_indices(model or self.model, self.test, [self.patched_test.images], self.spec.target_class)
 
     def shortcut_detection_test_indices(self, model: nn.Module | None = None) -> torch.Tensor:
         """quanda's filter: patched test images whose true class is not the target but that are
@@ -91,20 +119,12 @@ def shortcut_experiment(
     spec = PRESETS[preset] if isinstance(preset, str) else preset
     settings = experiment_settings(fast)
     settings.update({k: v for k, v in {"n_train": n_train, "n_test": n_test, "epochs": epochs}.items() if v is not None})
-    train = subsample(load_fashion_mnist("train"), settings["n_train"], seed=seed)
-    test = subsample(load_fashion_mnist("test"), settings["n_test"], seed=seed)
+    train, test = course_data(settings, seed)
     patched_train = inject_patch(train, spec)
     patched_test = patch_all(test, spec)
     config = {"data": "fashion_mnist", **settings, "spec": spec}
-
-    def build():
-        return SmallCNN(train.image_shape[0], train.num_classes)
-
-    def fit(data):
-        return lambda m: train_model(m, data, epochs=settings["epochs"], seed=seed, progress=progress)
-
-    model, _ = train_or_load("shortcut", build, fit(patched_train), config=config, seed=seed, retrain=retrain)
-    clean_model, _ = train_or_load("clean", build, fit(train), config=config, seed=seed, retrain=retrain)
+    model = train_course_model("shortcut", patched_train, config, settings, seed, progress, retrain)
+    clean_model = train_course_model("clean", train, config, settings, seed, progress, retrain)
     exp = ShortcutExperiment(spec, patched_train, test, patched_test, model, clean_model, settings, seed)
     exp.report = shortcut_report(model, test, spec)
     exp.clean_report = shortcut_report(clean_model, test, spec)

@@ -24,11 +24,10 @@ import torch
 from torch import nn
 
 from .cache import fast_mode
-from .data import ImageDataset, load_fashion_mnist, subsample
-from .experiment import experiment_settings
-from .models import SmallCNN
+from .data import ImageDataset
+from .experiment import course_data, experiment_settings, flipped_indices, train_course_model
 from .patches import PRESETS, PatchSpec, PatchedDataset, apply_patch, checkerboard, patch_mask
-from .training import predict, shortcut_report, train_model, train_or_load
+from .training import shortcut_report
 
 __all__ = ["TWO_PATCHES", "TwoPatchExperiment", "two_patch_data", "two_patch_experiment"]
 
@@ -100,13 +99,8 @@ class TwoPatchExperiment:
     def flipped_by_both(self, model: nn.Module | None = None) -> torch.Tensor:
         """Other-class test images classified correctly when clean that flip to the target class
         with patch A alone *and* with patch B alone."""
-        model = model or self.model
-        t = self.patches[0].target_class
-        clean, _ = predict(model, self.test.images)
-        pa, _ = predict(model, apply_patch(self.test.images, self.patches[0]))
-        pb, _ = predict(model, apply_patch(self.test.images, self.patches[1]))
-        ok = (self.test.labels != t) & (clean == self.test.labels) & (pa == t) & (pb == t)
-        return ok.nonzero().flatten()
+        return flipped_indices(model or self.model, self.test, [apply_patch(self.test.images, p) for p in self.patches],
+                               self.patches[0].target_class)
 
 
 def two_patch_experiment(
@@ -116,21 +110,13 @@ def two_patch_experiment(
     """Train (or load from cache) a SmallCNN on Fashion-MNIST with the two patches on the target
     class, and the same model without patches; report each patch's flip rate."""
     settings = experiment_settings(fast_mode() if fast is None else fast)
-    train = subsample(load_fashion_mnist("train"), settings["n_train"], seed=seed)
-    test = subsample(load_fashion_mnist("test"), settings["n_test"], seed=seed)
+    train, test = course_data(settings, seed)
     data, has_a, has_b = two_patch_data(train, patches, patches[0].target_class, fractions, seed)
     config = {"data": "fashion_mnist", **settings, "two_patches": [p.to_dict() for p in patches], "fractions": list(fractions)}
-
-    def build():
-        return SmallCNN(train.image_shape[0], train.num_classes)
-
-    def fit(d):
-        return lambda m: train_model(m, d, epochs=settings["epochs"], seed=seed, progress=progress)
-
-    model, _ = train_or_load("two_patch", build, fit(data), config=config, seed=seed)
+    model = train_course_model("two_patch", data, config, settings, seed, progress)
     # the same config as shortcut_experiment's clean model, so the cached model is shared
     clean_config = {"data": "fashion_mnist", **settings, "spec": PRESETS["tutorial"]}
-    clean, _ = train_or_load("clean", build, fit(train), config=clean_config, seed=seed)
+    clean = train_course_model("clean", train, clean_config, settings, seed, progress)
     exp = TwoPatchExperiment(tuple(patches), data, has_a, has_b, test, model, clean, settings, seed)
     for name, p in zip("AB", patches):
         exp.reports[f"patch {name}"] = shortcut_report(model, test, p)
