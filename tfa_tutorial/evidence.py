@@ -24,10 +24,22 @@ from .attribution_methods import attribute
 from .baselines import grad_cam, model_output_fn, saliency
 from .decomposition import decompose_score
 from .families import FAMILIES, MapFamily, PairContext, family, family_group
-from .metrics import pointing_game, relevance_mass_accuracy, relevance_rank_accuracy, shortcut_detection_auprc
+from .gradients import predicted_labels
+from .metrics import (
+    pointing_game,
+    relevance_mass_accuracy,
+    relevance_rank_accuracy,
+    shortcut_detection_auprc,
+)
 from .patches import apply_patch
 from .reduction import reduce_map
-from .score_vectors import class_mean_gradient, normalizes_train, score_vector, vector_score_fn, vector_scores
+from .score_vectors import (
+    class_mean_gradient,
+    normalizes_train,
+    score_vector,
+    vector_score_fn,
+    vector_scores,
+)
 from .scores import grad_cos
 
 __all__ = [
@@ -62,8 +74,7 @@ def _metrics(maps: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
 
 
 def _pred(model, x):
-    with torch.no_grad():
-        return model(x.to(next(model.parameters()).device)).argmax(1).cpu()
+    return predicted_labels(model, x).cpu()
 
 
 RETRIEVAL_KINDS = {"cos": "Grad-Cos", "dot": "Grad-Dot", "centered": "centered Grad-Cos",

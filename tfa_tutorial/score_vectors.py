@@ -30,8 +30,21 @@ import torch
 from torch import nn
 from torch.func import grad
 
-from .gradients import ParamSelection, _frozen_state, example_loss_fn, flatten_grads, per_sample_grads, select_params
-from .validation import check_finite, check_inputs_targets, check_model_ready, check_one_image
+from .gradients import (
+    ParamSelection,
+    _frozen_state,
+    example_loss_fn,
+    flatten_grads,
+    per_sample_grads,
+    predicted_labels,
+    select_params,
+)
+from .validation import (
+    check_finite,
+    check_inputs_targets,
+    check_model_ready,
+    check_one_image,
+)
 
 __all__ = ["VECTOR_KINDS", "class_mean_gradient", "score_vector", "vector_score_fn", "vector_scores", "normalizes_train"]
 
@@ -60,8 +73,7 @@ def _one(model, x, name):
 
 def _label(model, x1, target):
     if target is None:
-        with torch.no_grad():
-            return model(x1.to(next(model.parameters()).device)).argmax(1).cpu()
+        return predicted_labels(model, x1).cpu()
     return torch.as_tensor(target).reshape(1).long()
 
 
