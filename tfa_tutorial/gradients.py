@@ -121,6 +121,119 @@ def auto_chunk_size(
     return int(max(1, min(max_chunk, memory_budget // max(bytes_per_example, 1))))
 
 
+# ---------------------------------------------------------------- batched engine (hooks)
+class _Unsupported(Exception):
+    """The model uses a layer or a pattern the batched engine does not handle: use ``vmap``."""
+
+
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm)
+
+
+def _supported(m: nn.Module) -> bool:
+    if isinstance(m, nn.Linear):
+        return True
+    if isinstance(m, nn.Conv2d):
+        return m.groups == 1 and m.padding_mode == "zeros" and not isinstance(m.padding, str)
+    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+        # eval-mode BatchNorm with running statistics is a per-channel affine map of each example
+        return isinstance(m, _NORMS) and m.track_running_stats and not m.training
+    return isinstance(m, nn.GroupNorm)
+
+
+def _layer_grads(m: nn.Module, a: torch.Tensor, dy: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-example gradients ``{attr: [N, *shape]}`` of a layer's own parameters from its input
+    ``a`` and the gradient ``dy`` of the summed loss w.r.t. its output (Opacus-style)."""
+    n = a.shape[0]
+    if isinstance(m, nn.Linear):
+        a2, d2 = a.reshape(n, -1, a.shape[-1]), dy.reshape(n, -1, dy.shape[-1])
+        return {"weight": torch.bmm(d2.transpose(1, 2), a2), "bias": d2.sum(1)}
+    if isinstance(m, nn.Conv2d):
+        u = F.unfold(a, m.kernel_size, m.dilation, m.padding, m.stride)  # [N, Cin·kh·kw, L]
+        d2 = dy.reshape(n, dy.shape[1], -1)  # [N, Cout, L]
+        return {"weight": torch.bmm(d2, u.transpose(1, 2)).view(n, *m.weight.shape), "bias": d2.sum(2)}
+    if isinstance(m, nn.GroupNorm):
+        xhat = F.group_norm(a, m.num_groups, eps=m.eps)
+    else:
+        shape = (1, -1) + (1,) * (a.ndim - 2)
+        xhat = (a - m.running_mean.view(shape)) * torch.rsqrt(m.running_var.view(shape) + m.eps)
+    dims = tuple(range(2, a.ndim))
+    dw = (dy * xhat).sum(dims) if dims else dy * xhat
+    return {"weight": dw, "bias": dy.sum(dims) if dims else dy}
+
+
+class _BatchedGrads:
+    """Per-example gradients of a whole chunk from one batched forward and backward.
+
+    The examples' losses are independent (an eval-mode, per-example model), so the gradient of
+    their sum w.r.t. a layer's output holds each example's own output gradient; each selected
+    layer's per-example parameter gradient follows from it and the layer's input (a batched
+    matmul for linear and convolution layers). Same numbers as ``vmap(grad(ℓ))`` up to rounding,
+    at the cost of about one training step. Models with other layers, a layer called twice per
+    forward, or in-place edits of a hooked tensor raise :class:`_Unsupported`."""
+
+    def __init__(self, model: nn.Module, theta: dict[str, torch.Tensor]):
+        self.model = model
+        self.names = list(theta)
+        self.shapes = [t.shape for t in theta.values()]
+        self.sizes = [t.numel() for t in theta.values()]
+        modules = dict(model.named_modules())
+        self.owners: dict[nn.Module, list[tuple[str, str]]] = {}
+        for name in self.names:
+            mod_name, _, attr = name.rpartition(".")
+            m = modules[mod_name]
+            if not _supported(m):
+                raise _Unsupported(f"{type(m).__name__} ({name})")
+            self.owners.setdefault(m, []).append((attr, name))
+        selected = {id(getattr(m, attr)): m for m, pairs in self.owners.items() for attr, _ in pairs}
+        for m in model.modules():  # a tied (shared) parameter also gets gradient through another layer
+            if any(id(p) in selected and selected[id(p)] is not m for p in m._parameters.values() if p is not None):
+                raise _Unsupported(f"a parameter of {type(m).__name__} is shared with another layer")
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, create_graph: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``[N, P]`` flattened per-example gradients (written into ``out`` when given);
+        differentiable w.r.t. ``x`` when ``create_graph`` (then ``x`` must require grad)."""
+        seen: dict[nn.Module, tuple] = {}
+
+        def hook(m, inp, out):
+            if m in seen or not isinstance(inp[0], torch.Tensor) or not isinstance(out, torch.Tensor):
+                raise _Unsupported(f"{type(m).__name__} called twice or on a non-tensor")
+            seen[m] = (inp[0], inp[0]._version, out, out._version)
+
+        handles = [m.register_forward_hook(hook) for m in self.owners]
+        try:
+            with torch.enable_grad():
+                logits = self.model(x)
+        finally:
+            for h in handles:
+                h.remove()
+        if logits.ndim != 2 or len(seen) != len(self.owners):
+            raise _Unsupported("a selected layer is unused or the output is not [N, K] logits")
+        if any(a._version != va or o._version != vo for a, va, o, vo in seen.values()):
+            raise _Unsupported("a hooked tensor was modified in place")
+        mods = list(self.owners)
+        loss = F.cross_entropy(logits, y, reduction="sum")
+        outs = [seen[m][2] for m in mods]
+        if not all(o.requires_grad for o in outs):
+            raise _Unsupported("a layer output does not require grad")
+        douts = torch.autograd.grad(loss, outs, create_graph=create_graph)
+        per_name = {}
+        for m, d in zip(mods, douts):
+            a = seen[m][0] if create_graph else seen[m][0].detach()
+            g = _layer_grads(m, a, d)
+            for attr, name in self.owners[m]:
+                per_name[name] = g[attr]
+        n = x.shape[0]
+        if create_graph:
+            return torch.cat([per_name[k].reshape(n, -1) for k in self.names], dim=1)
+        if out is None:
+            out = torch.empty(n, sum(self.sizes), dtype=logits.dtype, device=logits.device)
+        off = 0
+        for k, size in zip(self.names, self.sizes):
+            out[:, off : off + size] = per_name[k].reshape(n, size)
+            off += size
+        return out
+
+
 def _chunks(n: int, size: int) -> Iterable[slice]:
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
@@ -146,7 +259,7 @@ def per_sample_grads(
     """Flattened per-example gradients G[n] = ∇_θ ℓ(f_θ(x_n), y_n).
 
     Args:
-        model: in eval mode (BatchNorm uses running statistics; SPEC §2).
+        model: in eval mode (BatchNorm uses running statistics).
         inputs: ``[N, C, H, W]`` (or any ``[N, ...]`` the model accepts), floating point.
         targets: ``[N]`` int64 class labels in ``[0, K)``.
         params: parameter selection, see :func:`select_params`.
@@ -159,17 +272,58 @@ def per_sample_grads(
     """
     check_model_ready(model)
     theta = select_params(model, params)
-    device = next(iter(theta.values())).device
     inputs, targets = check_inputs_targets(model, inputs, targets)
-    fn = vmap(grad(example_loss_fn(model, _frozen_state(model, theta))), in_dims=(None, 0, 0))
+    fn = grads_fn(model, theta)
     if chunk_size is None:
         chunk_size = auto_chunk_size(model, inputs.shape[1:], sum(t.numel() for t in theta.values()), memory_budget)
-    out = []
     chunks = list(_chunks(len(inputs), chunk_size))
     if progress:
         from tqdm.auto import tqdm
 
         chunks = tqdm(chunks, desc="per-sample gradients", leave=False)
+    # one [N, P] buffer, filled chunk by chunk: no per-chunk results, no final concatenation
+    out = torch.empty((len(inputs), fn.n_params), dtype=inputs.dtype, device=fn.device)
     for s in chunks:
-        out.append(flatten_grads(fn(theta, inputs[s].to(device), targets[s].to(device)), batched=True))
-    return torch.cat(out)
+        fn(inputs[s], targets[s], out=out[s])
+    return out
+
+
+class _GradsFn:
+    """``(x, y) -> [n, P]`` per-example gradients of one chunk, without input checks: the batched
+    engine when the model allows it, else ``vmap(grad(ℓ))`` (decided on the first call)."""
+
+    def __init__(self, model: nn.Module, theta: dict[str, torch.Tensor]):
+        self.model, self.theta = model, theta
+        self.device = next(iter(theta.values())).device
+        self.n_params = sum(t.numel() for t in theta.values())
+        try:
+            self.batched = _BatchedGrads(model, theta)
+        except _Unsupported:
+            self.batched = None
+        self._vmapped = None
+
+    @property
+    def uses_vmap(self) -> bool:
+        return self.batched is None
+
+    def vmapped(self) -> Callable:
+        if self._vmapped is None:
+            loss = example_loss_fn(self.model, _frozen_state(self.model, self.theta))
+            self._vmapped = vmap(grad(loss), in_dims=(None, 0, 0))
+        return self._vmapped
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        x, y = x.to(self.device), y.to(self.device)
+        if self.batched is not None:
+            try:
+                return self.batched(x, y, out=out)
+            except _Unsupported:
+                self.batched = None
+        g = flatten_grads(self.vmapped()(self.theta, x, y), batched=True)
+        return g if out is None else out.copy_(g)
+
+
+def grads_fn(model: nn.Module, theta: dict[str, torch.Tensor]) -> _GradsFn:
+    """The chunk-level per-example gradient function over ``theta`` (from :func:`select_params`),
+    built once and reused for every chunk; inputs must already be checked."""
+    return _GradsFn(model, theta)
