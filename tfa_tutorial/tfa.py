@@ -19,7 +19,16 @@ from torch import nn
 from torch.func import grad
 
 from .attribution_methods import attribute
-from .gradients import ParamSelection, _frozen_state, example_loss_fn, flatten_grads, per_sample_grads, select_params
+from .gradients import (
+    ParamSelection,
+    _frozen_state,
+    _Unsupported,
+    example_loss_fn,
+    flatten_grads,
+    grads_fn,
+    per_sample_grads,
+    select_params,
+)
 from .scores import resolve_test_targets
 from .validation import check_inputs, check_inputs_targets, check_model_ready
 
@@ -35,7 +44,9 @@ def tda_score_fn(
 ):
     """The score of one training example as a function of its image, for a fixed test example.
 
-    Returns ``fn(x[C,H,W], y[]) -> S((x, y), z_j)``, composable with ``torch.func``:
+    Returns ``fn(x[C,H,W], y[]) -> S((x, y), z_j)``, composable with ``torch.func``, with a
+    ``fn.batched_grad(xs, ys)`` attribute that :func:`tfa_tutorial.attribute` uses for the
+    gradients of a whole batch at once (same numbers, one batched double backward):
     ``score="cos"`` gives ⟨g(x, y), ĝ_j⟩ / ‖g(x, y)‖ with ĝ_j = g_j/‖g_j‖ (0 when either gradient
     is 0); ``score="dot"`` gives ⟨g(x, y), g_j⟩. ``test_target=None`` uses the predicted label.
     """
@@ -63,10 +74,32 @@ def tda_score_fn(
         dot = g @ g_test
         if score == "dot":
             return dot
-        n = torch.linalg.vector_norm(g)
-        return torch.where(n > 0, dot / torch.where(n > 0, n, torch.ones_like(n)), torch.zeros_like(n))
+        return _cos_from_dot(dot, torch.linalg.vector_norm(g))
 
+    engine = grads_fn(model, theta)
+
+    def batched_grad(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor | None:
+        """∇_x S for a batch ``[B, C, H, W]`` in one batched double backward (no ``vmap``);
+        ``None`` when the model needs the ``vmap`` path."""
+        if engine.batched is None:
+            return None
+        x = xs.to(device).detach().requires_grad_(True)
+        try:
+            g = engine.batched(x, ys.to(device), create_graph=True)  # [B, P], differentiable in x
+        except _Unsupported:
+            engine.batched = None
+            return None
+        dot = g @ g_test
+        s = dot if score == "dot" else _cos_from_dot(dot, torch.linalg.vector_norm(g, dim=1))
+        return torch.autograd.grad(s.sum(), x)[0]  # examples are independent: row b is ∇_{x_b} S_b
+
+    fn.batched_grad = batched_grad
     return fn
+
+
+def _cos_from_dot(dot: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
+    """⟨g, ĝ_j⟩ / ‖g‖, and 0 (with a zero gradient, not NaN) where ‖g‖ = 0."""
+    return torch.where(norm > 0, dot / torch.where(norm > 0, norm, torch.ones_like(norm)), torch.zeros_like(norm))
 
 
 def tfa_maps(
