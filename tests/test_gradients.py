@@ -73,10 +73,10 @@ class _Twice(torch.nn.Module):
     """A layer called twice per forward, an in-place ReLU on a conv output and a strided,
     dilated conv without bias: the batched engine must decline or handle each, never be wrong."""
 
-    def __init__(self, case):
+    def __init__(self, case, cin=1):
         super().__init__()
         self.case = case
-        self.conv = torch.nn.Conv2d(1, 3, 3, stride=2, dilation=2 if case == "strided" else 1, padding=1,
+        self.conv = torch.nn.Conv2d(cin, 3, 3, stride=2, dilation=2 if case == "strided" else 1, padding=1,
                                     bias=case != "strided")
         self.lin = torch.nn.Linear(3, 3)
         self.head = torch.nn.Linear(3, 4)
@@ -91,11 +91,11 @@ class _Twice(torch.nn.Module):
         return self.head(h)
 
 
-@pytest.mark.parametrize("case", ["twice", "inplace", "strided"])
-def test_batched_engine_declines_or_matches_on_unusual_models(case):
+@pytest.mark.parametrize("case,cin", [("twice", 1), ("inplace", 1), ("strided", 1), ("strided", 2)])
+def test_batched_engine_declines_or_matches_on_unusual_models(case, cin):
     torch.manual_seed(0)
-    m = _Twice(case).double().eval()
-    x, y = make_data(5)
+    m = _Twice(case, cin).double().eval()
+    x, y = make_data(5, c=cin)
     torch.testing.assert_close(T.per_sample_grads(m, x, y, chunk_size=2), loop_grads(m, x, y), rtol=1e-10, atol=1e-12)
 
 

@@ -140,6 +140,17 @@ def _supported(m: nn.Module) -> bool:
     return isinstance(m, nn.GroupNorm)
 
 
+def _patches(a: torch.Tensor, m: nn.Conv2d) -> torch.Tensor:
+    """The input patches of a convolution, ``[N, Cin·kh·kw, H'·W']`` (what ``F.unfold`` returns),
+    as one strided view of the padded input and one copy."""
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = m.kernel_size, m.stride, m.dilation, m.padding
+    ap = F.pad(a, (pw, pw, ph, ph)).contiguous()
+    n, c, hp, wp = ap.shape
+    ho, wo = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
+    v = ap.as_strided((n, c, kh, kw, ho, wo), (c * hp * wp, hp * wp, dh * wp, dw, sh * wp, sw))
+    return v.reshape(n, c * kh * kw, ho * wo)
+
+
 def _layer_grads(m: nn.Module, a: torch.Tensor, dy: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-example gradients ``{attr: [N, *shape]}`` of a layer's own parameters from its input
     ``a`` and the gradient ``dy`` of the summed loss w.r.t. its output (Opacus-style)."""
@@ -147,10 +158,21 @@ def _layer_grads(m: nn.Module, a: torch.Tensor, dy: torch.Tensor) -> dict[str, t
     if isinstance(m, nn.Linear):
         a2, d2 = a.reshape(n, -1, a.shape[-1]), dy.reshape(n, -1, dy.shape[-1])
         return {"weight": torch.bmm(d2.transpose(1, 2), a2), "bias": d2.sum(1)}
-    if isinstance(m, nn.Conv2d):
-        u = F.unfold(a, m.kernel_size, m.dilation, m.padding, m.stride)  # [N, Cin·kh·kw, L]
+    if isinstance(m, nn.Conv2d) and m.in_channels == 1:
+        # one input channel: the unfolded input is small, and a batched matmul beats N groups
         d2 = dy.reshape(n, dy.shape[1], -1)  # [N, Cout, L]
-        return {"weight": torch.bmm(d2, u.transpose(1, 2)).view(n, *m.weight.shape), "bias": d2.sum(2)}
+        return {"weight": torch.bmm(d2, _patches(a, m).transpose(1, 2)).view(n, *m.weight.shape), "bias": d2.sum(2)}
+    if isinstance(m, nn.Conv2d):
+        # The weight gradient of a convolution with one group per example, [1, N·Cin, H, W] in and
+        # [1, N·Cout, H', W'] out, is the stack of the N per-example weight gradients: one native
+        # kernel, no unfolded copy of the input (the weight argument only gives the shape).
+        o = m.out_channels
+        shape = (n * o,) + tuple(m.weight.shape[1:])
+        gw = torch.ops.aten.convolution_backward(
+            dy.reshape((1, n * o) + tuple(dy.shape[2:])), a.reshape((1, -1) + tuple(a.shape[2:])),
+            m.weight.new_empty(shape), None, m.stride, m.padding, m.dilation, False, [0, 0], n, [False, True, False],
+        )[1]
+        return {"weight": gw.view(n, *m.weight.shape), "bias": dy.sum((2, 3))}
     if isinstance(m, nn.GroupNorm):
         xhat = F.group_norm(a, m.num_groups, eps=m.eps)
     else:
@@ -167,7 +189,7 @@ class _BatchedGrads:
     The examples' losses are independent (an eval-mode, per-example model), so the gradient of
     their sum w.r.t. a layer's output holds each example's own output gradient; each selected
     layer's per-example parameter gradient follows from it and the layer's input (a batched
-    matmul for linear and convolution layers). Same numbers as ``vmap(grad(ℓ))`` up to rounding,
+    matmul for linear layers, a grouped convolution's weight gradient for convolutions). Same numbers as ``vmap(grad(ℓ))`` up to rounding,
     at the cost of about one training step. Models with other layers, a layer called twice per
     forward, or in-place edits of a hooked tensor raise :class:`_Unsupported`."""
 
