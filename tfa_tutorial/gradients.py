@@ -10,6 +10,8 @@ unless ``params`` selects a subset by name or name prefix.
 """
 from __future__ import annotations
 
+import mmap
+import warnings
 from typing import Callable, Iterable, Sequence
 
 import torch
@@ -92,13 +94,14 @@ def auto_chunk_size(
     example_shape: Sequence[int],
     n_params: int,
     memory_budget: float = 256e6,
-    max_chunk: int = 128,
+    max_chunk: int = 48,
 ) -> int:
-    """How many examples to process in one ``vmap`` call so the chunk fits ``memory_budget`` bytes.
+    """How many examples to process in one batched call so the chunk fits ``memory_budget`` bytes.
 
     Each example costs its gradient (P floats) plus its activations and their gradients, estimated
     from one forward pass of a single example (×4 for saved tensors and the backward pass).
-    Measured on 2 CPU cores, chunks of 64–128 are fastest anyway (notes/env.md), hence the cap.
+    On 2 CPU cores, chunks of about 48 examples were fastest for SmallCNN (larger ones leave
+    the cache and make the per-example convolution weight gradients slower), hence the cap.
     """
     acts = 0
 
@@ -256,6 +259,23 @@ class _BatchedGrads:
         return out
 
 
+def _output_buffer(shape: tuple[int, int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """An uninitialised ``[N, P]`` result buffer. On CPU, large buffers are mapped with
+    transparent huge pages where the OS offers them: writing N × P fresh floats otherwise spends
+    much of its time in page faults (4 KB each), a cost plain training never pays."""
+    nbytes = shape[0] * shape[1] * torch.finfo(dtype).bits // 8 if dtype.is_floating_point else 0
+    if torch.device(device).type != "cpu" or nbytes < 1 << 24 or not hasattr(mmap, "MADV_HUGEPAGE"):
+        return torch.empty(shape, dtype=dtype, device=device)
+    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        buf.madvise(mmap.MADV_HUGEPAGE)
+    except OSError:
+        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.frombuffer(buf, dtype=dtype).view(shape)  # the tensor keeps the mapping alive
+
+
 def _chunks(n: int, size: int) -> Iterable[slice]:
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
@@ -304,7 +324,7 @@ def per_sample_grads(
 
         chunks = tqdm(chunks, desc="per-sample gradients", leave=False)
     # one [N, P] buffer, filled chunk by chunk: no per-chunk results, no final concatenation
-    out = torch.empty((len(inputs), fn.n_params), dtype=inputs.dtype, device=fn.device)
+    out = _output_buffer((len(inputs), fn.n_params), inputs.dtype, fn.device)
     for s in chunks:
         fn(inputs[s], targets[s], out=out[s])
     return out
