@@ -214,9 +214,10 @@ class _BatchedGrads:
             if any(id(p) in selected and selected[id(p)] is not m for p in m._parameters.values() if p is not None):
                 raise _Unsupported(f"a parameter of {type(m).__name__} is shared with another layer")
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor, create_graph: bool = False, out: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, create_graph: bool | str = False, out: torch.Tensor | None = None):
         """``[N, P]`` flattened per-example gradients (written into ``out`` when given);
-        differentiable w.r.t. ``x`` when ``create_graph`` (then ``x`` must require grad)."""
+        differentiable w.r.t. ``x`` when ``create_graph`` (then ``x`` must require grad), and
+        ``create_graph="blocks"`` returns the per-parameter blocks ``[N, numel]`` unconcatenated."""
         seen: dict[nn.Module, tuple] = {}
 
         def hook(m, inp, out):
@@ -240,7 +241,7 @@ class _BatchedGrads:
         outs = [seen[m][2] for m in mods]
         if not all(o.requires_grad for o in outs):
             raise _Unsupported("a layer output does not require grad")
-        douts = torch.autograd.grad(loss, outs, create_graph=create_graph)
+        douts = torch.autograd.grad(loss, outs, create_graph=bool(create_graph))
         per_name = {}
         for m, d in zip(mods, douts):
             a = seen[m][0] if create_graph else seen[m][0].detach()
@@ -248,6 +249,8 @@ class _BatchedGrads:
             for attr, name in self.owners[m]:
                 per_name[name] = g[attr]
         n = x.shape[0]
+        if create_graph == "blocks":  # per-parameter blocks [N, numel], in theta order, not concatenated
+            return [per_name[k].reshape(n, -1) for k in self.names]
         if create_graph:
             return torch.cat([per_name[k].reshape(n, -1) for k in self.names], dim=1)
         if out is None:

@@ -77,6 +77,7 @@ def tda_score_fn(
         return _cos_from_dot(dot, torch.linalg.vector_norm(g))
 
     engine = grads_fn(model, theta)
+    test_blocks = g_test.split([t.numel() for t in theta.values()])
 
     def batched_grad(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor | None:
         """∇_x S for a batch ``[B, C, H, W]`` in one batched double backward (no ``vmap``);
@@ -85,12 +86,17 @@ def tda_score_fn(
             return None
         x = xs.to(device).detach().requires_grad_(True)
         try:
-            g = engine.batched(x, ys.to(device), create_graph=True)  # [B, P], differentiable in x
+            blocks = engine.batched(x, ys.to(device), create_graph="blocks")  # [B, numel] each, differentiable in x
         except _Unsupported:
             engine.batched = None
             return None
-        dot = g @ g_test
-        s = dot if score == "dot" else _cos_from_dot(dot, torch.linalg.vector_norm(g, dim=1))
+        # dot and norm block by block: no [B, P] concatenation to build and differentiate
+        dot = sum(b @ t for b, t in zip(blocks, test_blocks))
+        if score == "dot":
+            s = dot
+        else:
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(b, dim=1) for b in blocks], 1), dim=1)
+            s = _cos_from_dot(dot, norm)
         return torch.autograd.grad(s.sum(), x)[0]  # examples are independent: row b is ∇_{x_b} S_b
 
     fn.batched_grad = batched_grad
