@@ -94,13 +94,13 @@ def auto_chunk_size(
     example_shape: Sequence[int],
     n_params: int,
     memory_budget: float = 256e6,
-    max_chunk: int = 48,
+    max_chunk: int = 32,
 ) -> int:
     """How many examples to process in one batched call so the chunk fits ``memory_budget`` bytes.
 
     Each example costs its gradient (P floats) plus its activations and their gradients, estimated
     from one forward pass of a single example (×4 for saved tensors and the backward pass).
-    On 2 CPU cores, chunks of about 48 examples were fastest for SmallCNN (larger ones leave
+    On 2 CPU cores, chunks of about 32 examples were fastest for SmallCNN (larger ones leave
     the cache and make the per-example convolution weight gradients slower), hence the cap.
     """
     acts = 0
@@ -201,6 +201,8 @@ class _BatchedGrads:
         self.names = list(theta)
         self.shapes = [t.shape for t in theta.values()]
         self.sizes = [t.numel() for t in theta.values()]
+        ends = torch.tensor(self.sizes).cumsum(0).tolist()
+        self.columns = {k: slice(e - size, e) for k, size, e in zip(self.names, self.sizes, ends)}
         modules = dict(model.named_modules())
         self.owners: dict[nn.Module, list[tuple[str, str]]] = {}
         for name in self.names:
@@ -242,24 +244,22 @@ class _BatchedGrads:
         if not all(o.requires_grad for o in outs):
             raise _Unsupported("a layer output does not require grad")
         douts = torch.autograd.grad(loss, outs, create_graph=bool(create_graph))
+        n = x.shape[0]
+        if not create_graph:
+            if out is None:
+                out = torch.empty(n, sum(self.sizes), dtype=logits.dtype, device=logits.device)
+            for m, d in zip(mods, douts):  # each layer's gradients go to their columns while still in cache
+                g = _layer_grads(m, seen[m][0].detach(), d)
+                for attr, name in self.owners[m]:
+                    out[:, self.columns[name]] = g[attr].reshape(n, -1)
+            return out
         per_name = {}
         for m, d in zip(mods, douts):
-            a = seen[m][0] if create_graph else seen[m][0].detach()
-            g = _layer_grads(m, a, d)
+            g = _layer_grads(m, seen[m][0], d)
             for attr, name in self.owners[m]:
-                per_name[name] = g[attr]
-        n = x.shape[0]
-        if create_graph == "blocks":  # per-parameter blocks [N, numel], in theta order, not concatenated
-            return [per_name[k].reshape(n, -1) for k in self.names]
-        if create_graph:
-            return torch.cat([per_name[k].reshape(n, -1) for k in self.names], dim=1)
-        if out is None:
-            out = torch.empty(n, sum(self.sizes), dtype=logits.dtype, device=logits.device)
-        off = 0
-        for k, size in zip(self.names, self.sizes):
-            out[:, off : off + size] = per_name[k].reshape(n, size)
-            off += size
-        return out
+                per_name[name] = g[attr].reshape(n, -1)
+        blocks = [per_name[k] for k in self.names]
+        return blocks if create_graph == "blocks" else torch.cat(blocks, dim=1)
 
 
 def _output_buffer(shape: tuple[int, int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
