@@ -8,8 +8,8 @@
     .venv/bin/python benchmarks/attribution_speed.py --quick         # smoke run, writes nothing
     .venv/bin/python benchmarks/attribution_speed.py --render-only   # re-render docs from the JSON
 
-Every measurement runs in a fresh process (so its peak memory is its own), after one warm-up call
-on a small input, and is repeated; repeats are interleaved (ours, peers, ours, ...) so a change
+Every measurement runs in a fresh process (so its peak memory is its own): one warm-up call at
+the full size, then the median of 2 timed calls; processes are repeated and interleaved (ours, peers, ours, ...) so a change
 of machine speed hits every row alike. Tables report medians and ratios within the run: on
 shared machines CPU speed swings 2–3× between runs, so read the ratios, not the absolute times.
 
@@ -311,23 +311,28 @@ def _peak_mb(device):
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _run(name, n, device, q):
+def _run(name, n, device, q, timed=2):
     err, sys.stderr = sys.stderr, open(os.devnull, "w")  # peers' progress bars
     try:
-        fn = globals()[name]
-        fn(max(2, min(n, 64)), device)()  # warm-up: imports, first-call costs, kernel selection
+        run = globals()[name](n, device)
         _sync(device)
-        run = fn(n, device)
         if device.startswith("cuda"):
             import torch
 
             torch.cuda.reset_peak_memory_stats()
         base = _peak_mb(device) if device.startswith("cuda") else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        t = time.perf_counter()
-        extra = run()
+        # warm-up at the full size: a fresh process's first pass also pays first-touch memory
+        # faults and kernel selection, which on a VM can cost more than the computation
+        run()
         _sync(device)
-        secs = time.perf_counter() - t
-        q.put({"s": secs, "mb": _peak_mb(device) - base, "extra": extra if isinstance(extra, dict) else None})
+        times, extra = [], None
+        for _ in range(timed):
+            t = time.perf_counter()
+            extra = run()
+            _sync(device)
+            times.append(time.perf_counter() - t)
+        q.put({"s": statistics.median(times), "mb": _peak_mb(device) - base,
+               "extra": extra if isinstance(extra, dict) else None})
     except Exception as e:  # a missing peer or an out-of-memory is reported, not fatal
         q.put({"error": f"{type(e).__name__}: {e}"[:120]})
     finally:
@@ -358,10 +363,10 @@ def _importable(mod):
         return False
 
 
-def measure_once(name, n, device):
+def measure_once(name, n, device, timed=2):
     ctx = _context()
     q = ctx.Queue()
-    p = ctx.Process(target=_run, args=(name, n, device, q))
+    p = ctx.Process(target=_run, args=(name, n, device, q, timed))
     p.start()
     res = q.get()
     p.join()
@@ -464,11 +469,11 @@ def run_all(a, argv):
         for lib, worker in (("ours", "w_gc_ours"), ("dattri", "w_gc_dattri")):
             if lib == "dattri" and n > a.dattri_max:
                 continue
-            res = measure_once(worker, n, device)
+            res = measure_once(worker, n, device, timed=1)
             print(f"  scaling {lib} N={n}: {res}", file=sys.stderr, flush=True)
             if "error" not in res:
                 scaling[lib].append([n, res["s"], res["mb"]])
-    prof = measure_once("w_profile", a.n_psg, device) if device == "cpu" else {}
+    prof = measure_once("w_profile", a.n_psg, device, timed=1) if device == "cpu" else {}
     load1 = os.getloadavg()
     return {
         "command": "python benchmarks/attribution_speed.py " + " ".join(argv),
@@ -564,8 +569,8 @@ def _run_line(db):
     return (f"`{db['command'].strip()}` on {db['date']} ({db['duration_min']} min), {m['cpu']}, {m['cores']} cores"
             + (f", {m['gpu']}" if m.get("gpu") else "") + f", device `{db['device']}`, torch {db['versions']['torch']}; "
             f"{_peers_line(db)}; load average (1/5/15 min) {'/'.join(f'{x:.1f}' for x in db['load_average_start'])} "
-            f"at start, {'/'.join(f'{x:.1f}' for x in db['load_average_end'])} at end; medians of {db['repeats']} "
-            "interleaved runs, each in a fresh process")
+            f"at start, {'/'.join(f'{x:.1f}' for x in db['load_average_end'])} at end; medians over {db['repeats']} "
+            "interleaved fresh processes, each timing 2 calls after a full-size warm-up")
 
 
 def render_goals(db):
@@ -707,7 +712,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--n-psg", type=int, default=1024)
+    ap.add_argument("--n-psg", type=int, default=512)
     ap.add_argument("--n-small", type=int, default=500)
     ap.add_argument("--n-train", type=int, default=2000)
     ap.add_argument("--n-tfa", type=int, default=8)

@@ -10,8 +10,6 @@ unless ``params`` selects a subset by name or name prefix.
 """
 from __future__ import annotations
 
-import mmap
-import warnings
 from typing import Callable, Iterable, Sequence
 
 import torch
@@ -262,23 +260,6 @@ class _BatchedGrads:
         return blocks if create_graph == "blocks" else torch.cat(blocks, dim=1)
 
 
-def _output_buffer(shape: tuple[int, int], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """An uninitialised ``[N, P]`` result buffer. On CPU, large buffers are mapped with
-    transparent huge pages where the OS offers them: writing N × P fresh floats otherwise spends
-    much of its time in page faults (4 KB each), a cost plain training never pays."""
-    nbytes = shape[0] * shape[1] * torch.finfo(dtype).bits // 8 if dtype.is_floating_point else 0
-    if torch.device(device).type != "cpu" or nbytes < 1 << 24 or not hasattr(mmap, "MADV_HUGEPAGE"):
-        return torch.empty(shape, dtype=dtype, device=device)
-    buf = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    try:
-        buf.madvise(mmap.MADV_HUGEPAGE)
-    except OSError:
-        pass
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return torch.frombuffer(buf, dtype=dtype).view(shape)  # the tensor keeps the mapping alive
-
-
 def _chunks(n: int, size: int) -> Iterable[slice]:
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
@@ -327,7 +308,7 @@ def per_sample_grads(
 
         chunks = tqdm(chunks, desc="per-sample gradients", leave=False)
     # one [N, P] buffer, filled chunk by chunk: no per-chunk results, no final concatenation
-    out = _output_buffer((len(inputs), fn.n_params), inputs.dtype, fn.device)
+    out = torch.empty((len(inputs), fn.n_params), dtype=inputs.dtype, device=fn.device)
     for s in chunks:
         fn(inputs[s], targets[s], out=out[s])
     return out
