@@ -314,6 +314,8 @@ def _peak_mb(device):
 def _run(name, n, device, q, timed=2):
     err, sys.stderr = sys.stderr, open(os.devnull, "w")  # peers' progress bars
     try:
+        if timed < 2:  # one timed call (large N): warm up on a small input only
+            globals()[name](64, device)()
         run = globals()[name](n, device)
         _sync(device)
         if device.startswith("cuda"):
@@ -323,8 +325,9 @@ def _run(name, n, device, q, timed=2):
         base = _peak_mb(device) if device.startswith("cuda") else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         # warm-up at the full size: a fresh process's first pass also pays first-touch memory
         # faults and kernel selection, which on a VM can cost more than the computation
-        run()
-        _sync(device)
+        if timed >= 2:
+            run()
+            _sync(device)
         times, extra = [], None
         for _ in range(timed):
             t = time.perf_counter()
@@ -570,7 +573,7 @@ def _run_line(db):
             + (f", {m['gpu']}" if m.get("gpu") else "") + f", device `{db['device']}`, torch {db['versions']['torch']}; "
             f"{_peers_line(db)}; load average (1/5/15 min) {'/'.join(f'{x:.1f}' for x in db['load_average_start'])} "
             f"at start, {'/'.join(f'{x:.1f}' for x in db['load_average_end'])} at end; medians over {db['repeats']} "
-            "interleaved fresh processes, each timing 2 calls after a full-size warm-up")
+            "interleaved fresh processes, each timing 2 calls after a full-size warm-up (scaling points: one call)")
 
 
 def render_goals(db):
@@ -643,22 +646,38 @@ def render_md(db):
     return "\n".join(out)
 
 
-LIMITS = """## What limits each number
+LIMITS = """## How each number is reached, and what limits it
 
 - **Per-sample gradients.** `per_sample_grads` runs one batched forward and one backward to the
-  layer outputs per chunk (like a training step, without the optimizer), then forms each example's
-  weight gradient from the layer's input and output gradient (a batched matmul over the unfolded
-  input for convolutions, as Opacus does); models with other layers fall back to
-  `torch.func.vmap`. What training does not pay: unfolding the conv inputs (`im2col`), the batched
-  matmuls that keep N gradients apart instead of summing them, and writing the N × 61k output
-  (`copy_`, plus the page faults of a fresh N × P buffer).
-- **Grad-Cos.** Streams the training gradients chunk by chunk into one reused buffer; checks,
-  parameter selection and the test gradients are computed once per call. Over the bare gradient
-  pass it adds the [Q, P] × [P, chunk] products and the norms, and saves `per_sample_grads`'s
-  fresh N × P buffer, so it can even be faster than the pass.
+  layer outputs per chunk of at most 32 examples (a training step without the parameter
+  gradients and the optimizer), then forms each example's parameter gradient from the layer's
+  input and output gradient, as Opacus does: for a convolution, the weight gradient of the same
+  convolution with one group per example (`aten::convolution_backward` with groups = N, one
+  native kernel); for 1-channel inputs and linear layers a batched matmul; for BatchNorm (eval)
+  and GroupNorm per-channel sums. Each layer's block is written to its columns of the result
+  while still in cache. Models with other layers, a layer called twice, tied weights or in-place
+  edits of a layer output fall back to `torch.func.vmap`. What plain training does not pay: the
+  per-example weight gradients (the same FLOPs as training's summed weight gradient, but as N
+  small groups, which run less efficiently) and writing N × 61k floats (244 KB per example) to a
+  fresh result. Tried and dropped: unfold + batched matmul for every convolution (the `im2col`
+  copy made it about 2× slower on the 16–64-channel layers), chunks above 64 examples (slower per
+  example: a chunk's gradients leave the cache), transparent huge pages for the result (faster
+  in a warm process, several times slower to fault in in a fresh one on this VM).
+- **Grad-Cos.** Input checks, parameter selection, the engine choice and the test gradients are
+  done once per call; the training gradients stream chunk by chunk into one reused buffer, and
+  each chunk costs one [Q, P] × [P, chunk] product and the chunk's norms on top of the gradients.
+  Memory stays O((Q + chunk) · P) at any N, which is why N = 60,000 fits where dattri's identity
+  projection (all N × P gradients in memory) would need about 15 GB.
 - **TFA SmoothGrad.** All (image × noise sample) pairs of a chunk go through one batched double
-  backward (the per-example gradients above built with `create_graph=True`); the test gradient
-  is computed once per test image."""
+  backward: the per-example gradients above, built with `create_graph=True`, the score's dot
+  product and norm taken block by block, one backward to the pixels. The test gradient is
+  computed once per test image. Captum's NoiseTunnel row runs over our own `torch.func` score
+  (`vmap(grad)`), so it is itself a batched double backward; the gap to it is what the hook
+  engine saves over `vmap`. The double backward through the convolutions (`mkldnn_convolution`,
+  `convolution_backward`) dominates the profile.
+- **Noise.** On a machine shared with other jobs, 2-thread OpenMP regions stall whenever a core is
+  taken; paths with many small operators (ours) suffer more than a few large ones (training), so
+  a loaded run understates our ratios. The load average is recorded with each run."""
 
 
 def write_outputs(db):
@@ -717,7 +736,7 @@ def main(argv=None):
     ap.add_argument("--n-train", type=int, default=2000)
     ap.add_argument("--n-tfa", type=int, default=8)
     ap.add_argument("--scaling", type=int, nargs="*", default=[8000, 20000, 60000],
-                    help="extra N for the Grad-Cos scaling figure (one run each)")
+                    help="extra N for the Grad-Cos scaling figure (one timed call each, after a small warm-up)")
     ap.add_argument("--dattri-max", type=int, default=8000, help="largest N for dattri (it holds N × P floats)")
     ap.add_argument("--quick", action="store_true", help="1 repeat, small sizes; prints, writes nothing")
     ap.add_argument("--render-only", action="store_true", help="rewrite docs from docs/speed.json")
