@@ -455,6 +455,9 @@ def run_all(a, argv):
     load0 = os.getloadavg()
     started = _dt.datetime.now(_dt.timezone.utc)
     raw = {key: {row: [] for row, _, _ in rows} for key, _, _, _, rows in secs}
+    # discarded: the first processes of a run are slower on a fresh VM (memory not yet touched)
+    for worker in ("w_psg_ours", "w_train_step"):
+        measure_once(worker, secs[0][2], device)
     for rep in range(a.repeats):  # interleaved: every row once per round
         for key, _, n, _, rows in secs:
             for row, _, worker in rows:
