@@ -4,13 +4,14 @@
 #   make notebooks   execute every notebook in notebooks/ headless, in order
 #   make html        export the executed notebooks and exercises to static HTML in docs/html/ (no kernel needed)
 #   make test        the whole test suite: pytest tests, then nbval (lax, fast mode) on the notebooks
+#   make bench       install the benchmark's peers (.[test,bench]) and regenerate docs/speed.* and the README speed block
 #   make venv        create .venv and install the package (instant when nothing changed)
 #   make data        make sure Fashion-MNIST is available offline (Debian package) or say how to get it
 #   make browser     make sure Chromium is available for the browser tests (Debian package) or say how to get it
 #   make clean       remove build artefacts and caches (keeps .venv and data)
 #   make distclean   clean, and also delete .venv
 #
-# Variables you can override: PYTHON, VENV, TORCH_PINS, LAB_ARGS, PYTEST_ARGS, RUN_NOTEBOOKS.
+# Variables you can override: PYTHON, VENV, TORCH_PINS, LAB_ARGS, PYTEST_ARGS, RUN_NOTEBOOKS, BENCH_ARGS.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -60,10 +61,10 @@ has_fashion = ( for d in "$(1)" "$(1)/FashionMNIST/raw" "$(1)/fashion-mnist" "$(
   [ $$ok = 1 ] && exit 0; done; exit 1 )
 
 .PHONY: help venv data browser lab notebooks test clean distclean
-.PHONY: html
+.PHONY: html bench
 
 help:
-	@sed -n '3,11s/^# \{0,1\}//p' Makefile
+	@sed -n '3,12s/^# \{0,1\}//p' Makefile
 	@echo
 	@echo "Mode: fast mode when no CUDA device is available, the full setting on a GPU (tfa_tutorial/mode.py);"
 	@echo "TFA_FAST=1 or TFA_FAST=0 overrides it, e.g. TFA_FAST=0 make lab."
@@ -161,6 +162,18 @@ test: venv data browser
 	  echo "test: to run them: $(BROWSER_HINT)"; \
 	fi; \
 	exit $$rc
+
+# ---------------------------------------------------------------- benchmark
+# One run measures every row (ours, Captum, dattri); BENCH_ARGS e.g. "--device cuda" or "--quick".
+BENCH_STAMP := $(VENV)/.tfa_tutorial-bench-installed
+BENCH_ARGS ?=
+
+$(BENCH_STAMP): pyproject.toml | $(STAMP)
+	$(VPY) -m pip install -e ".[test,bench]"
+	@touch $@
+
+bench: $(BENCH_STAMP)
+	$(VPY) benchmarks/attribution_speed.py $(BENCH_ARGS)
 
 # ---------------------------------------------------------------- clean
 clean:

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import tfa_tutorial as T
-from tfa_tutorial.gradients import auto_chunk_size
+from tfa_tutorial.gradients import auto_chunk_size, flatten_grads, select_params
 from tfa_tutorial.models import count_parameters
 from tiny_models import loop_grads, make_data, make_model
 
@@ -69,3 +69,45 @@ def test_group_norm_model_may_stay_in_train_mode():
     m = make_model("group").train()
     x, y = make_data(3)
     torch.testing.assert_close(T.per_sample_grads(m, x, y), loop_grads(m, x, y))
+
+
+class _Twice(torch.nn.Module):
+    """A layer called twice per forward, an in-place ReLU on a conv output and a strided,
+    dilated conv without bias: the batched engine must decline or handle each, never be wrong."""
+
+    def __init__(self, case, cin=1):
+        super().__init__()
+        self.case = case
+        self.conv = torch.nn.Conv2d(cin, 3, 3, stride=2, dilation=2 if case == "strided" else 1, padding=1,
+                                    bias=case != "strided")
+        self.lin = torch.nn.Linear(3, 3)
+        self.head = torch.nn.Linear(3, 4)
+
+    def forward(self, x):
+        h = self.conv(x)
+        h = torch.relu_(h) if self.case == "inplace" else torch.relu(h)
+        h = h.mean(dim=(2, 3))
+        h = torch.tanh(self.lin(h))
+        if self.case == "twice":
+            h = torch.tanh(self.lin(h))
+        return self.head(h)
+
+
+@pytest.mark.parametrize("case,cin", [("twice", 1), ("inplace", 1), ("strided", 1), ("strided", 2)])
+def test_batched_engine_declines_or_matches_on_unusual_models(case, cin):
+    torch.manual_seed(0)
+    m = _Twice(case, cin).double().eval()
+    x, y = make_data(5, c=cin)
+    torch.testing.assert_close(T.per_sample_grads(m, x, y, chunk_size=2), loop_grads(m, x, y), rtol=1e-10, atol=1e-12)
+
+
+def test_batched_engine_equals_vmap_path():
+    from tfa_tutorial.gradients import grads_fn
+
+    for norm in ("batch", "group"):
+        m = make_model(norm)
+        x, y = make_data(6)
+        fn = grads_fn(m, select_params(m))
+        assert not fn.uses_vmap
+        vm = flatten_grads(fn.vmapped()(fn.theta, x, y), batched=True)
+        torch.testing.assert_close(fn(x, y), vm, rtol=1e-10, atol=1e-12)

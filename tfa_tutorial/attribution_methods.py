@@ -65,8 +65,15 @@ def ig_baseline(x: torch.Tensor, baseline="black") -> torch.Tensor:
 
 
 def _batched_grad(fn: ScalarFn, xs: torch.Tensor, ys: torch.Tensor, chunk_size: int) -> torch.Tensor:
+    """∇_x fn for each row, chunk by chunk: ``fn.batched_grad(x_chunk, y_chunk)`` when ``fn`` has one
+    (it may return ``None`` to decline), else ``vmap(grad(fn))``."""
+    fast = getattr(fn, "batched_grad", None)
     g = vmap(grad(fn))
-    return torch.cat([g(xs[s : s + chunk_size], ys[s : s + chunk_size]) for s in range(0, len(xs), chunk_size)])
+    out = []
+    for s in range(0, len(xs), chunk_size):
+        r = fast(xs[s : s + chunk_size], ys[s : s + chunk_size]) if fast is not None else None
+        out.append(r if r is not None else g(xs[s : s + chunk_size], ys[s : s + chunk_size]))
+    return torch.cat(out)
 
 
 def _batched_value(fn: ScalarFn, xs: torch.Tensor, ys: torch.Tensor, chunk_size: int) -> torch.Tensor:

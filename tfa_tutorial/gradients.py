@@ -4,7 +4,7 @@
 (``select_params``, ``loss_fn``, ``flatten``) are shared by the scores (:mod:`.scores`) and the TFA
 maps (:mod:`.tfa`), which never materialise more than a chunk of that matrix.
 
-Conventions (SPEC §2): the model is evaluated in **eval mode**, the loss ℓ is cross-entropy of one
+Conventions: the model is evaluated in **eval mode**, the loss ℓ is cross-entropy of one
 example (batch of 1, mean reduction = the example's own loss), θ is all trainable parameters
 unless ``params`` selects a subset by name or name prefix.
 """
@@ -92,13 +92,14 @@ def auto_chunk_size(
     example_shape: Sequence[int],
     n_params: int,
     memory_budget: float = 256e6,
-    max_chunk: int = 128,
+    max_chunk: int = 32,
 ) -> int:
-    """How many examples to process in one ``vmap`` call so the chunk fits ``memory_budget`` bytes.
+    """How many examples to process in one batched call so the chunk fits ``memory_budget`` bytes.
 
     Each example costs its gradient (P floats) plus its activations and their gradients, estimated
     from one forward pass of a single example (×4 for saved tensors and the backward pass).
-    Measured on 2 CPU cores, chunks of 64–128 are fastest anyway (notes/env.md), hence the cap.
+    On 2 CPU cores, chunks of about 32 examples were fastest for SmallCNN (larger ones leave
+    the cache and make the per-example convolution weight gradients slower), hence the cap.
     """
     acts = 0
 
@@ -119,6 +120,144 @@ def auto_chunk_size(
             h.remove()
     bytes_per_example = 4 * (n_params + 4 * acts + int(torch.tensor(example_shape).prod()))
     return int(max(1, min(max_chunk, memory_budget // max(bytes_per_example, 1))))
+
+
+# ---------------------------------------------------------------- batched engine (hooks)
+class _Unsupported(Exception):
+    """The model uses a layer or a pattern the batched engine does not handle: use ``vmap``."""
+
+
+_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.GroupNorm)
+
+
+def _supported(m: nn.Module) -> bool:
+    if isinstance(m, nn.Linear):
+        return True
+    if isinstance(m, nn.Conv2d):
+        return m.groups == 1 and m.padding_mode == "zeros" and not isinstance(m.padding, str)
+    if isinstance(m, nn.modules.batchnorm._BatchNorm):
+        # eval-mode BatchNorm with running statistics is a per-channel affine map of each example
+        return isinstance(m, _NORMS) and m.track_running_stats and not m.training
+    return isinstance(m, nn.GroupNorm)
+
+
+def _patches(a: torch.Tensor, m: nn.Conv2d) -> torch.Tensor:
+    """The input patches of a convolution, ``[N, Cin·kh·kw, H'·W']`` (what ``F.unfold`` returns),
+    as one strided view of the padded input and one copy."""
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = m.kernel_size, m.stride, m.dilation, m.padding
+    ap = F.pad(a, (pw, pw, ph, ph)).contiguous()
+    n, c, hp, wp = ap.shape
+    ho, wo = (hp - dh * (kh - 1) - 1) // sh + 1, (wp - dw * (kw - 1) - 1) // sw + 1
+    v = ap.as_strided((n, c, kh, kw, ho, wo), (c * hp * wp, hp * wp, dh * wp, dw, sh * wp, sw))
+    return v.reshape(n, c * kh * kw, ho * wo)
+
+
+def _layer_grads(m: nn.Module, a: torch.Tensor, dy: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-example gradients ``{attr: [N, *shape]}`` of a layer's own parameters from its input
+    ``a`` and the gradient ``dy`` of the summed loss w.r.t. its output (Opacus-style)."""
+    n = a.shape[0]
+    if isinstance(m, nn.Linear):
+        a2, d2 = a.reshape(n, -1, a.shape[-1]), dy.reshape(n, -1, dy.shape[-1])
+        return {"weight": torch.bmm(d2.transpose(1, 2), a2), "bias": d2.sum(1)}
+    if isinstance(m, nn.Conv2d) and m.in_channels == 1:
+        # one input channel: the unfolded input is small, and a batched matmul beats N groups
+        d2 = dy.reshape(n, dy.shape[1], -1)  # [N, Cout, L]
+        return {"weight": torch.bmm(d2, _patches(a, m).transpose(1, 2)).view(n, *m.weight.shape), "bias": d2.sum(2)}
+    if isinstance(m, nn.Conv2d):
+        # The weight gradient of a convolution with one group per example, [1, N·Cin, H, W] in and
+        # [1, N·Cout, H', W'] out, is the stack of the N per-example weight gradients: one native
+        # kernel, no unfolded copy of the input (the weight argument only gives the shape).
+        o = m.out_channels
+        shape = (n * o,) + tuple(m.weight.shape[1:])
+        gw = torch.ops.aten.convolution_backward(
+            dy.reshape((1, n * o) + tuple(dy.shape[2:])), a.reshape((1, -1) + tuple(a.shape[2:])),
+            m.weight.new_empty(shape), None, m.stride, m.padding, m.dilation, False, [0, 0], n, [False, True, False],
+        )[1]
+        return {"weight": gw.view(n, *m.weight.shape), "bias": dy.sum((2, 3))}
+    if isinstance(m, nn.GroupNorm):
+        xhat = F.group_norm(a, m.num_groups, eps=m.eps)
+    else:
+        shape = (1, -1) + (1,) * (a.ndim - 2)
+        xhat = (a - m.running_mean.view(shape)) * torch.rsqrt(m.running_var.view(shape) + m.eps)
+    dims = tuple(range(2, a.ndim))
+    dw = (dy * xhat).sum(dims) if dims else dy * xhat
+    return {"weight": dw, "bias": dy.sum(dims) if dims else dy}
+
+
+class _BatchedGrads:
+    """Per-example gradients of a whole chunk from one batched forward and backward.
+
+    The examples' losses are independent (an eval-mode, per-example model), so the gradient of
+    their sum w.r.t. a layer's output holds each example's own output gradient; each selected
+    layer's per-example parameter gradient follows from it and the layer's input (a batched
+    matmul for linear layers, a grouped convolution's weight gradient for convolutions). Same numbers as ``vmap(grad(ℓ))`` up to rounding,
+    at the cost of about one training step. Models with other layers, a layer called twice per
+    forward, or in-place edits of a hooked tensor raise :class:`_Unsupported`."""
+
+    def __init__(self, model: nn.Module, theta: dict[str, torch.Tensor]):
+        self.model = model
+        self.names = list(theta)
+        self.shapes = [t.shape for t in theta.values()]
+        self.sizes = [t.numel() for t in theta.values()]
+        ends = torch.tensor(self.sizes).cumsum(0).tolist()
+        self.columns = {k: slice(e - size, e) for k, size, e in zip(self.names, self.sizes, ends)}
+        modules = dict(model.named_modules())
+        self.owners: dict[nn.Module, list[tuple[str, str]]] = {}
+        for name in self.names:
+            mod_name, _, attr = name.rpartition(".")
+            m = modules[mod_name]
+            if not _supported(m):
+                raise _Unsupported(f"{type(m).__name__} ({name})")
+            self.owners.setdefault(m, []).append((attr, name))
+        selected = {id(getattr(m, attr)): m for m, pairs in self.owners.items() for attr, _ in pairs}
+        for m in model.modules():  # a tied (shared) parameter also gets gradient through another layer
+            if any(id(p) in selected and selected[id(p)] is not m for p in m._parameters.values() if p is not None):
+                raise _Unsupported(f"a parameter of {type(m).__name__} is shared with another layer")
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, create_graph: bool | str = False, out: torch.Tensor | None = None):
+        """``[N, P]`` flattened per-example gradients (written into ``out`` when given);
+        differentiable w.r.t. ``x`` when ``create_graph`` (then ``x`` must require grad), and
+        ``create_graph="blocks"`` returns the per-parameter blocks ``[N, numel]`` unconcatenated."""
+        seen: dict[nn.Module, tuple] = {}
+
+        def hook(m, inp, out):
+            if m in seen or not isinstance(inp[0], torch.Tensor) or not isinstance(out, torch.Tensor):
+                raise _Unsupported(f"{type(m).__name__} called twice or on a non-tensor")
+            seen[m] = (inp[0], inp[0]._version, out, out._version)
+
+        handles = [m.register_forward_hook(hook) for m in self.owners]
+        try:
+            with torch.enable_grad():
+                logits = self.model(x)
+        finally:
+            for h in handles:
+                h.remove()
+        if logits.ndim != 2 or len(seen) != len(self.owners):
+            raise _Unsupported("a selected layer is unused or the output is not [N, K] logits")
+        if any(a._version != va or o._version != vo for a, va, o, vo in seen.values()):
+            raise _Unsupported("a hooked tensor was modified in place")
+        mods = list(self.owners)
+        loss = F.cross_entropy(logits, y, reduction="sum")
+        outs = [seen[m][2] for m in mods]
+        if not all(o.requires_grad for o in outs):
+            raise _Unsupported("a layer output does not require grad")
+        douts = torch.autograd.grad(loss, outs, create_graph=bool(create_graph))
+        n = x.shape[0]
+        if not create_graph:
+            if out is None:
+                out = torch.empty(n, sum(self.sizes), dtype=logits.dtype, device=logits.device)
+            for m, d in zip(mods, douts):  # each layer's gradients go to their columns while still in cache
+                g = _layer_grads(m, seen[m][0].detach(), d)
+                for attr, name in self.owners[m]:
+                    out[:, self.columns[name]] = g[attr].reshape(n, -1)
+            return out
+        per_name = {}
+        for m, d in zip(mods, douts):
+            g = _layer_grads(m, seen[m][0], d)
+            for attr, name in self.owners[m]:
+                per_name[name] = g[attr].reshape(n, -1)
+        blocks = [per_name[k] for k in self.names]
+        return blocks if create_graph == "blocks" else torch.cat(blocks, dim=1)
 
 
 def _chunks(n: int, size: int) -> Iterable[slice]:
@@ -149,7 +288,7 @@ def per_sample_grads(
     """Flattened per-example gradients G[n] = ∇_θ ℓ(f_θ(x_n), y_n).
 
     Args:
-        model: in eval mode (BatchNorm uses running statistics; SPEC §2).
+        model: in eval mode (BatchNorm uses running statistics).
         inputs: ``[N, C, H, W]`` (or any ``[N, ...]`` the model accepts), floating point.
         targets: ``[N]`` int64 class labels in ``[0, K)``.
         params: parameter selection, see :func:`select_params`.
@@ -165,18 +304,59 @@ def per_sample_grads(
     check_real(memory_budget, "memory_budget", 0, strict_minimum=True)
     check_model_ready(model)
     theta = select_params(model, params)
-    device = next(iter(theta.values())).device
     inputs, targets = check_inputs_targets(model, inputs, targets)
-    fn = vmap(grad(example_loss_fn(model, _frozen_state(model, theta))), in_dims=(None, 0, 0))
+    fn = grads_fn(model, theta)
     if chunk_size is None:
         chunk_size = auto_chunk_size(model, inputs.shape[1:], sum(t.numel() for t in theta.values()), memory_budget)
-    out = []
     chunks = list(_chunks(len(inputs), chunk_size))
     if progress:
         from tqdm.auto import tqdm
 
         chunks = tqdm(chunks, desc="per-sample gradients", leave=False)
+    # one [N, P] buffer, filled chunk by chunk: no per-chunk results, no final concatenation
+    out = torch.empty((len(inputs), fn.n_params), dtype=inputs.dtype, device=fn.device)
     for s in chunks:
-        out.append(flatten_grads(fn(theta, inputs[s].to(device), targets[s].to(device)), batched=True))
-    return check_finite(torch.cat(out), "the per-sample gradients",
+        fn(inputs[s], targets[s], out=out[s])
+    return check_finite(out, "the per-sample gradients",
                         "the loss gradient overflowed or the model is not finite on these inputs")
+
+
+class _GradsFn:
+    """``(x, y) -> [n, P]`` per-example gradients of one chunk, without input checks: the batched
+    engine when the model allows it, else ``vmap(grad(ℓ))`` (decided on the first call)."""
+
+    def __init__(self, model: nn.Module, theta: dict[str, torch.Tensor]):
+        self.model, self.theta = model, theta
+        self.device = next(iter(theta.values())).device
+        self.n_params = sum(t.numel() for t in theta.values())
+        try:
+            self.batched = _BatchedGrads(model, theta)
+        except _Unsupported:
+            self.batched = None
+        self._vmapped = None
+
+    @property
+    def uses_vmap(self) -> bool:
+        return self.batched is None
+
+    def vmapped(self) -> Callable:
+        if self._vmapped is None:
+            loss = example_loss_fn(self.model, _frozen_state(self.model, self.theta))
+            self._vmapped = vmap(grad(loss), in_dims=(None, 0, 0))
+        return self._vmapped
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        x, y = x.to(self.device), y.to(self.device)
+        if self.batched is not None:
+            try:
+                return self.batched(x, y, out=out)
+            except _Unsupported:
+                self.batched = None
+        g = flatten_grads(self.vmapped()(self.theta, x, y), batched=True)
+        return g if out is None else out.copy_(g)
+
+
+def grads_fn(model: nn.Module, theta: dict[str, torch.Tensor]) -> _GradsFn:
+    """The chunk-level per-example gradient function over ``theta`` (from :func:`select_params`),
+    built once and reused for every chunk; inputs must already be checked."""
+    return _GradsFn(model, theta)

@@ -33,8 +33,10 @@ from torch.func import grad
 from .gradients import (
     ParamSelection,
     _frozen_state,
+    _Unsupported,
     example_loss_fn,
     flatten_grads,
+    grads_fn,
     per_sample_grads,
     predicted_labels,
     select_params,
@@ -140,7 +142,11 @@ def score_vector(
 
 def vector_score_fn(model: nn.Module, v: torch.Tensor, normalize_train: bool = True, params: ParamSelection = None):
     """``fn(x[C,H,W], y[]) -> ⟨g(x, y), v⟩ / ‖g(x, y)‖`` (or without the norm), composable with
-    ``torch.func`` — the scalar that TFA maps attribute to the training image's pixels."""
+    ``torch.func`` — the scalar that TFA maps attribute to the training image's pixels.
+
+    ``fn.batched_grad(xs [B, C, H, W], ys [B])`` gives ∇_x of the same scalar for a whole batch in
+    one batched double backward through the per-sample gradient engine (same numbers;
+    :func:`tfa_tutorial.attribute` uses it), or ``None`` when the model needs the ``vmap`` path."""
     check_model_ready(model)
     theta = select_params(model, params)
     device = next(iter(theta.values())).device
@@ -153,12 +159,34 @@ def vector_score_fn(model: nn.Module, v: torch.Tensor, normalize_train: bool = T
     def fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         g = flatten_grads(g_of(theta, x.to(device), y.to(device)))
         dot = g @ v
-        if not normalize_train:
-            return dot
-        n = torch.linalg.vector_norm(g)
-        return torch.where(n > 0, dot / torch.where(n > 0, n, torch.ones_like(n)), torch.zeros_like(n))
+        return _cos_from_dot(dot, torch.linalg.vector_norm(g)) if normalize_train else dot
 
+    engine = grads_fn(model, theta)
+    v_blocks = v.split([t.numel() for t in theta.values()])
+
+    def batched_grad(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor | None:
+        if engine.batched is None:
+            return None
+        x = xs.to(device).detach().requires_grad_(True)
+        try:
+            blocks = engine.batched(x, ys.to(device), create_graph="blocks")  # [B, numel] each, differentiable in x
+        except _Unsupported:
+            engine.batched = None
+            return None
+        # dot and norm block by block: no [B, P] concatenation to build and differentiate
+        dot = sum(b @ t for b, t in zip(blocks, v_blocks))
+        if normalize_train:
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(b, dim=1) for b in blocks], 1), dim=1)
+            dot = _cos_from_dot(dot, norm)
+        return torch.autograd.grad(dot.sum(), x)[0]  # examples are independent: row b is ∇_{x_b} S_b
+
+    fn.batched_grad = batched_grad
     return fn
+
+
+def _cos_from_dot(dot: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
+    """⟨g, v⟩ / ‖g‖, and 0 (with a zero gradient, not NaN) where ‖g‖ = 0."""
+    return torch.where(norm > 0, dot / torch.where(norm > 0, norm, torch.ones_like(norm)), torch.zeros_like(norm))
 
 
 def vector_scores(

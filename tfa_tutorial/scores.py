@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .gradients import ParamSelection, auto_chunk_size, per_sample_grads, predicted_labels, select_params
+from .gradients import ParamSelection, _chunks, auto_chunk_size, grads_fn, predicted_labels, select_params
 from .validation import check_finite, check_inputs, check_inputs_targets, check_int, check_model_ready, check_real
 
 __all__ = ["grad_dot", "grad_cos", "grad_cos_and_dot", "gradient_scores", "normalize_rows", "resolve_test_targets"]
@@ -29,7 +29,7 @@ def normalize_rows(g: torch.Tensor) -> torch.Tensor:
 
 def resolve_test_targets(model: nn.Module, test_inputs: torch.Tensor, test_targets) -> torch.Tensor:
     """The label of each test example's loss: the given labels, or (``None``) the model's
-    prediction ŷ_j — by default we explain the prediction, not the error (SPEC §2)."""
+    prediction ŷ_j — by default we explain the prediction, not the error."""
     if test_targets is None:
         return predicted_labels(model, check_inputs(model, test_inputs, "test_inputs"))
     return test_targets
@@ -68,25 +68,30 @@ def gradient_scores(
         raise ValueError(
             f"train and test images differ in shape: {tuple(train_inputs.shape[1:])} vs {tuple(test_inputs.shape[1:])}"
         )
-    n_params = sum(t.numel() for t in select_params(model, params).values())
+    theta = select_params(model, params)
+    n_params = sum(t.numel() for t in theta.values())
     if chunk_size is None:
         chunk_size = auto_chunk_size(model, train_inputs.shape[1:], n_params, memory_budget)
-    g_test = per_sample_grads(model, test_inputs, test_targets, params, chunk_size)  # [Q, P]
+    fn = grads_fn(model, theta)  # checks, parameter selection and engine choice: once, not per chunk
+    g_test = torch.cat([fn(test_inputs[s], test_targets[s]) for s in _chunks(len(test_inputs), chunk_size)])  # [Q, P]
     test_norms = g_test.norm(dim=1)
     g_test = normalize_rows(g_test)  # Grad-Dot is recovered as cos · ‖g_i‖ · ‖g_j‖ below
     out = torch.empty(len(test_inputs), len(train_inputs), dtype=g_test.dtype, device=g_test.device)
     dot_out = torch.empty_like(out) if score != "cos" else None
+    buf = torch.empty(min(chunk_size, len(train_inputs)), n_params, dtype=g_test.dtype, device=g_test.device)
     starts = range(0, len(train_inputs), chunk_size)
     if progress:
         from tqdm.auto import tqdm
 
         starts = tqdm(starts, desc=f"Grad-{score.capitalize()} over training set", leave=False)
     for start in starts:
-        s = slice(start, start + chunk_size)
-        g_train = per_sample_grads(model, train_inputs[s], train_targets[s], params, chunk_size)
+        s = slice(start, min(start + chunk_size, len(train_inputs)))
+        g_train = fn(train_inputs[s], train_targets[s], out=buf[: s.stop - s.start])  # reused buffer
+        raw = g_test @ g_train.T  # [Q, n] = cos · ‖g_i‖
+        norms = g_train.norm(dim=1)
+        out[:, s] = torch.where(norms > 0, raw / norms.clamp_min(torch.finfo(raw.dtype).tiny), torch.zeros_like(raw))
         if dot_out is not None:
-            dot_out[:, s] = (g_test * test_norms[:, None]) @ g_train.T
-        out[:, s] = g_test @ normalize_rows(g_train).T
+            dot_out[:, s] = raw * test_norms[:, None]
     if score == "dot":
         return dot_out
     return (out, dot_out) if score == "both" else out

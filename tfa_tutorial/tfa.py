@@ -1,5 +1,5 @@
 """Training feature attribution (TFA): which regions of a training image x_i drive its
-training-data-attribution score for a test example z_j (Bacha & George 2025; SPEC §2).
+training-data-attribution score for a test example z_j (Bacha & George 2025).
 
     M(x_i | z_j) = ∇_{x_i} S((x_i, y_i), z_j),   S = Grad-Cos (default) or Grad-Dot,
 
