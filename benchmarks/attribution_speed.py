@@ -156,15 +156,15 @@ def w_gc_overhead(n, device):
     import torch
 
     import tfa_tutorial as T
-    from tfa_tutorial.gradients import grads_fn
+    from tfa_tutorial.gradients import auto_chunk_size, grads_fn, select_params
 
     model = _setup(device)
     x, y = _data(n, 1, device)
     xq, yq = _data(N_TEST, 2, device)
 
     def gradient_pass():
-        fn = grads_fn(model, T.select_params(model))
-        chunk = T.auto_chunk_size(model, SHAPE, fn.n_params)
+        fn = grads_fn(model, select_params(model))
+        chunk = auto_chunk_size(model, SHAPE, fn.n_params)
         buf = torch.empty(chunk, fn.n_params, device=device)
         for s in range(0, n, chunk):
             fn(x[s : s + chunk], y[s : s + chunk], out=buf[: len(x[s : s + chunk])])

@@ -24,13 +24,14 @@ def test_the_course_steps_are_covered():
         assert name in T.__all__, name
 
 
-def test_notebooks_and_exercises_use_only_the_public_api_through_T():
+def test_notebooks_exercises_benchmarks_and_scripts_use_only_the_public_api_through_T():
     used = set()
-    paths = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")) + sorted((ROOT / "exercises").rglob("[0-9][0-9]_*.py"))
+    paths = (sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")) + sorted((ROOT / "exercises").rglob("[0-9][0-9]_*.py"))
+             + sorted((ROOT / "benchmarks").glob("*.py")) + sorted((ROOT / "scripts").glob("*.py")))
     for path in paths:
         used |= set(re.findall(r"(?<![\w.])T\.([A-Za-z_]\w*)", path.read_text()))
     private = sorted(n for n in used if n not in T.__all__)
-    assert not private, f"notebooks call T.<name> for names outside tfa_tutorial.__all__: {private}"
+    assert not private, f"T.<name> used for names outside tfa_tutorial.__all__: {private}"
 
 
 def test_internals_are_not_exported():
