@@ -1,7 +1,7 @@
 """Measured run times of the course notebooks: stored once, read by every place that quotes them.
 
-``run_times.json`` (next to this module) holds, per mode (``"fast"``, ``"full"``), how the times
-were recorded (date, machine, load, command) and, per notebook stem and cache state (``"empty"``:
+``run_times.json`` (next to this module) holds, per mode (``"fast"``, ``"full"``) and cache state,
+how the times were recorded (date, machine, load, command) and, per notebook stem and cache state (``"empty"``:
 no trained models yet; ``"warm"``: the rerun right after), the wall time, the kernel's CPU time
 and its peak resident memory. ``scripts/run_notebooks.py --record`` writes it; the notebooks'
 headers (:func:`notebook_header`), notebook 00's course map and the README's table
@@ -30,14 +30,15 @@ def load_run_times(path: str | Path = RUN_TIMES_FILE) -> dict:
 
 def record_run_time(stem: str, mode: str, cache: str, wall_s: float, cpu_s: float, peak_mb: float,
                     recorded: dict, path: str | Path = RUN_TIMES_FILE) -> None:
-    """Store one notebook's measurement (atomically), replacing the mode's ``recorded`` block."""
+    """Store one notebook's measurement (atomically), replacing how that mode and cache state were
+    recorded."""
     from .cache import atomic_write
 
     if mode not in MODES or cache not in CACHE_STATES:
         raise ValueError(f"mode must be one of {MODES} and cache one of {CACHE_STATES}, got {mode!r}, {cache!r}")
     data = load_run_times(path) if Path(path).is_file() else {}
     entry = data.setdefault(mode, {"recorded": {}, "notebooks": {}})
-    entry["recorded"] = dict(recorded)
+    entry["recorded"][cache] = dict(recorded)
     entry["notebooks"].setdefault(stem, {})[cache] = {
         "wall_s": round(float(wall_s)), "cpu_s": round(float(cpu_s)), "peak_mb": round(float(peak_mb))}
     text = json.dumps(data, indent=1) + "\n"
@@ -58,7 +59,7 @@ def _times_line(stem: str, mode: str, data: dict) -> str:
                 "docs/teachers_guide.md gives estimates.")
     parts = [f"{format_seconds(rows[c]['wall_s'])} with {'an empty' if c == 'empty' else 'a warm'} model cache"
              for c in CACHE_STATES if c in rows]
-    rec = block.get("recorded", {})
+    rec = next(iter(block.get("recorded", {}).values()), {})
     return f"Measured run time in {name}: {', '.join(parts)} ({rec.get('machine', '?')}, {rec.get('date', '?')})."
 
 
@@ -76,7 +77,6 @@ def run_times_markdown(mode: str = "fast", path: str | Path = RUN_TIMES_FILE) ->
     """The stored measurements of ``mode`` as a markdown table, one row per notebook (the README
     and notebook 00 render it)."""
     block = load_run_times(path)[mode]
-    rec = block["recorded"]
 
     def cell(row, key):
         return "–" if row is None or row.get(key) is None else f"{row[key]:.0f}"
@@ -90,9 +90,10 @@ def run_times_markdown(mode: str = "fast", path: str | Path = RUN_TIMES_FILE) ->
         lines.append(f"| `{stem}` | {cell(empty, 'wall_s')} | {cell(empty, 'cpu_s')} | {cell(warm, 'wall_s')} "
                      f"| {cell(warm, 'cpu_s')} | {'–' if peak is None else f'{peak:.0f}'} |")
     totals = [sum(r[c]["wall_s"] for r in block["notebooks"].values() if c in r) for c in CACHE_STATES]
+    provenance = " ".join(f"{cache.capitalize()} cache: recorded {rec['date']} on {rec['machine']}, {rec['load']}; "
+                          f"command: `{rec['command']}`." for cache, rec in block["recorded"].items())
     lines += ["", f"All {len(block['notebooks'])} notebooks: {format_seconds(totals[0])} with an empty cache, "
-              f"{format_seconds(totals[1])} warm. Recorded {rec['date']} on {rec['machine']}, {rec['load']}; "
-              f"command: `{rec['command']}`."]
+              f"{format_seconds(totals[1])} warm. {provenance}"]
     return "\n".join(lines)
 
 
