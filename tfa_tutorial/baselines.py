@@ -18,6 +18,7 @@ from torch import nn
 from torch.func import functional_call
 
 from .attribution_methods import attribute
+from .gradients import frozen_state
 from .validation import check_inputs_targets, check_model_ready
 
 __all__ = ["model_output_fn", "saliency", "smoothgrad", "grad_cam", "last_feature_layer", "two_step_baseline", "random_map"]
@@ -27,7 +28,7 @@ def model_output_fn(model: nn.Module, output: str = "logit"):
     """``fn(x[C,H,W], y[]) -> scalar``: the logit z_y, log p_y, or the loss ℓ = −log p_y."""
     if output not in ("logit", "log_prob", "loss"):
         raise ValueError(f"output must be 'logit', 'log_prob' or 'loss', got {output!r}")
-    state = {**{n: b.detach() for n, b in model.named_buffers()}, **{n: p.detach() for n, p in model.named_parameters()}}
+    state = frozen_state(model)
 
     def fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         z = functional_call(model, state, (x.unsqueeze(0),))[0]

@@ -63,8 +63,10 @@ def select_params(model: nn.Module, params: ParamSelection = None) -> dict[str, 
     return {n: p.detach() for n, p in chosen}
 
 
-def _frozen_state(model: nn.Module, selected: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Everything ``functional_call`` needs besides θ: buffers and unselected parameters."""
+def frozen_state(model: nn.Module, selected: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+    """Everything ``functional_call`` needs besides θ: the buffers and the parameters not in
+    ``selected``, detached (``selected=None``: every parameter is frozen too)."""
+    selected = selected or {}
     state = {n: b.detach() for n, b in model.named_buffers()}
     state.update({n: p.detach() for n, p in model.named_parameters() if n not in selected})
     return state
@@ -341,7 +343,7 @@ class _GradsFn:
 
     def vmapped(self) -> Callable:
         if self._vmapped is None:
-            loss = example_loss_fn(self.model, _frozen_state(self.model, self.theta))
+            loss = example_loss_fn(self.model, frozen_state(self.model, self.theta))
             self._vmapped = vmap(grad(loss), in_dims=(None, 0, 0))
         return self._vmapped
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad
 
+from .gradients import frozen_state
 from .validation import NonFiniteError, check_finite, check_flags, check_inputs_targets, check_int, check_model_ready, check_real, is_whole_number
 
 __all__ = [
@@ -188,8 +189,7 @@ def one_step_test(
     train_inputs, train_targets = train_inputs.to(device), train_targets.to(device)
     test_inputs, test_targets = test_inputs.to(device), test_targets.to(device)
     theta = {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
-    frozen = {n: b.detach() for n, b in model.named_buffers()}
-    frozen.update({n: p.detach() for n, p in model.named_parameters() if not p.requires_grad})
+    frozen = frozen_state(model, theta)
 
     def loss(th, x, y):
         return F.cross_entropy(functional_call(model, {**frozen, **th}, (x,)), y)

@@ -32,10 +32,10 @@ from torch.func import grad
 
 from .gradients import (
     ParamSelection,
-    _frozen_state,
     _Unsupported,
     example_loss_fn,
     flatten_grads,
+    frozen_state,
     grads_fn,
     per_sample_grads,
     predicted_labels,
@@ -154,7 +154,7 @@ def vector_score_fn(model: nn.Module, v: torch.Tensor, normalize_train: bool = T
     if v.ndim != 1 or v.numel() != n_params:
         raise ValueError(f"test vector must have shape [{n_params}] (the selected parameters), got {tuple(v.shape)}")
     v = v.to(device)
-    g_of = grad(example_loss_fn(model, _frozen_state(model, theta)))
+    g_of = grad(example_loss_fn(model, frozen_state(model, theta)))
 
     def fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         g = flatten_grads(g_of(theta, x.to(device), y.to(device)))
