@@ -41,6 +41,7 @@ from .score_vectors import (
     vector_scores,
 )
 from .scores import grad_cos
+from .streaming import with_progress
 
 __all__ = [
     "merge_results",    "recommended_family",
@@ -122,12 +123,10 @@ def localisation_evidence(
     labels = _pred(exp.model, exp.patched_test.images[test_idx])
     table: dict = {}
     models = {"shortcut model": exp.model, "clean model": exp.clean_model}
-    from tqdm.auto import tqdm
-
     for mname, model in models.items():
         means = {int(c): class_mean_gradient(model, X, Y, int(c), seed=seed) for c in labels.unique()}
         maps = {f: [] for f in families}
-        for q, ti in enumerate(tqdm(test_idx.tolist(), desc=mname, disable=not progress, leave=False)):
+        for q, ti in enumerate(with_progress(test_idx.tolist(), mname, progress)):
             tr = train_idx[q]
             ctx = PairContext(model, X[tr], Y[tr], exp.patched_test.images[ti], int(labels[q]),
                               int(exp.patched_test.labels[ti]), exp.test.images[ti], means[int(labels[q])], seed + q)
@@ -216,12 +215,10 @@ def specificity_evidence(exp2, n_test: int = 8, top_k: int = 4, families=None,
     chosen = both[torch.minimum(ca, cb).topk(top_k, dim=1).indices]  # [Q, k]
     label = A.target_class
     out: dict = {}
-    from tqdm.auto import tqdm
-
     for mname, model in models.items():
         mean = class_mean_gradient(model, X, Y, label, seed=seed)
         acc = {f: {"specificity": [], "matching mass": [], "other mass": []} for f in families}
-        for q in tqdm(range(len(cand)), desc=mname, disable=not progress, leave=False):
+        for q in with_progress(range(len(cand)), mname, progress):
             tr = chosen[q]
             j = int(cand[q])
             for x_test, m_match, m_other in ((xa_all[q], ma, mb), (xb_all[q], mb, ma)):

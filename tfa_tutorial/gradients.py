@@ -10,14 +10,21 @@ unless ``params`` selects a subset by name or name prefix.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad, vmap
 
-from .validation import check_finite, check_inputs_targets, check_int, check_model_ready, check_real
+from .streaming import chunks, with_progress
+from .validation import (
+    check_finite,
+    check_inputs_targets,
+    check_int,
+    check_model_ready,
+    check_real,
+)
 
 __all__ = [
     "select_params",
@@ -262,11 +269,6 @@ class _BatchedGrads:
         return blocks if create_graph == "blocks" else torch.cat(blocks, dim=1)
 
 
-def _chunks(n: int, size: int) -> Iterable[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
-
-
 @torch.no_grad()
 def predicted_labels(model: nn.Module, inputs: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     """ŷ = argmax_k f_θ(x)_k for each input, ``[N]`` int64 on the inputs' device. Non-finite
@@ -274,7 +276,7 @@ def predicted_labels(model: nn.Module, inputs: torch.Tensor, batch_size: int = 5
     batch_size = check_int(batch_size, "batch_size")
     device = next(model.parameters()).device
     out = [check_finite(model(inputs[s].to(device)), "the model's logits",
-                        "check the inputs and the model's weights").argmax(1) for s in _chunks(len(inputs), batch_size)]
+                        "check the inputs and the model's weights").argmax(1) for s in chunks(len(inputs), batch_size)]
     return torch.cat(out).to(inputs.device)
 
 
@@ -310,14 +312,9 @@ def per_sample_grads(
     fn = grads_fn(model, theta)
     if chunk_size is None:
         chunk_size = auto_chunk_size(model, inputs.shape[1:], sum(t.numel() for t in theta.values()), memory_budget)
-    chunks = list(_chunks(len(inputs), chunk_size))
-    if progress:
-        from tqdm.auto import tqdm
-
-        chunks = tqdm(chunks, desc="per-sample gradients", leave=False)
     # one [N, P] buffer, filled chunk by chunk: no per-chunk results, no final concatenation
     out = torch.empty((len(inputs), fn.n_params), dtype=inputs.dtype, device=fn.device)
-    for s in chunks:
+    for s in with_progress(chunks(len(inputs), chunk_size), "per-sample gradients", progress):
         fn(inputs[s], targets[s], out=out[s])
     return check_finite(out, "the per-sample gradients",
                         "the loss gradient overflowed or the model is not finite on these inputs")

@@ -23,6 +23,7 @@ from torch import nn
 
 from .gradients import ParamSelection, auto_chunk_size, per_sample_grads, select_params
 from .scores import gradient_scores, normalize_rows, resolve_test_targets
+from .streaming import chunks, with_progress
 from .validation import check_inputs_targets, check_int, check_model_ready
 
 __all__ = ["RandomProjection", "GradientIndex"]
@@ -125,13 +126,7 @@ class GradientIndex:
         if chunk_size is None:
             chunk_size = auto_chunk_size(model, train_inputs.shape[1:], n_params, memory_budget)
         vectors, norms = [], []
-        starts = range(0, len(train_inputs), chunk_size)
-        if progress:
-            from tqdm.auto import tqdm
-
-            starts = tqdm(starts, desc="gradient index", leave=False)
-        for start in starts:
-            s = slice(start, start + chunk_size)
+        for s in with_progress(chunks(len(train_inputs), chunk_size), "gradient index", progress):
             g = per_sample_grads(model, train_inputs[s], train_targets[s], params, chunk_size)
             norms.append(g.norm(dim=1))
             vectors.append(g if proj is None else proj(g))

@@ -12,8 +12,22 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .gradients import ParamSelection, _chunks, auto_chunk_size, grads_fn, predicted_labels, select_params
-from .validation import check_finite, check_inputs, check_inputs_targets, check_int, check_model_ready, check_real
+from .gradients import (
+    ParamSelection,
+    auto_chunk_size,
+    grads_fn,
+    predicted_labels,
+    select_params,
+)
+from .streaming import chunks, with_progress
+from .validation import (
+    check_finite,
+    check_inputs,
+    check_inputs_targets,
+    check_int,
+    check_model_ready,
+    check_real,
+)
 
 __all__ = ["grad_dot", "grad_cos", "grad_cos_and_dot", "gradient_scores", "normalize_rows", "resolve_test_targets"]
 
@@ -73,19 +87,13 @@ def gradient_scores(
     if chunk_size is None:
         chunk_size = auto_chunk_size(model, train_inputs.shape[1:], n_params, memory_budget)
     fn = grads_fn(model, theta)  # checks, parameter selection and engine choice: once, not per chunk
-    g_test = torch.cat([fn(test_inputs[s], test_targets[s]) for s in _chunks(len(test_inputs), chunk_size)])  # [Q, P]
+    g_test = torch.cat([fn(test_inputs[s], test_targets[s]) for s in chunks(len(test_inputs), chunk_size)])  # [Q, P]
     test_norms = g_test.norm(dim=1)
     g_test = normalize_rows(g_test)  # Grad-Dot is recovered as cos · ‖g_i‖ · ‖g_j‖ below
     out = torch.empty(len(test_inputs), len(train_inputs), dtype=g_test.dtype, device=g_test.device)
     dot_out = torch.empty_like(out) if score != "cos" else None
     buf = torch.empty(min(chunk_size, len(train_inputs)), n_params, dtype=g_test.dtype, device=g_test.device)
-    starts = range(0, len(train_inputs), chunk_size)
-    if progress:
-        from tqdm.auto import tqdm
-
-        starts = tqdm(starts, desc=f"Grad-{score.capitalize()} over training set", leave=False)
-    for start in starts:
-        s = slice(start, min(start + chunk_size, len(train_inputs)))
+    for s in with_progress(chunks(len(train_inputs), chunk_size), f"Grad-{score.capitalize()} over training set", progress):
         g_train = fn(train_inputs[s], train_targets[s], out=buf[: s.stop - s.start])  # reused buffer
         raw = g_test @ g_train.T  # [Q, n] = cos · ‖g_i‖
         norms = g_train.norm(dim=1)
