@@ -74,10 +74,6 @@ def _metrics(maps: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
     }
 
 
-def _pred(model, x):
-    return predicted_labels(model, x).cpu()
-
-
 RETRIEVAL_KINDS = {"cos": "Grad-Cos", "dot": "Grad-Dot", "centered": "centered Grad-Cos",
                    "contrast": "contrast (predicted − true label)"}
 
@@ -92,7 +88,7 @@ def retrieval_evidence(exp, test_idx: torch.Tensor, seed: int = 0, kinds=("cos",
     ``cos`` / ``dot`` ``[Q, N]`` (with the predicted labels) to skip recomputing them."""
     model, X, Y = exp.model, exp.train.images, exp.train.labels
     xq = exp.patched_test.images[test_idx]
-    pred = _pred(model, xq)
+    pred = predicted_labels(model, xq)
     true = exp.patched_test.labels[test_idx]
     scores = {"cos": cos, "dot": dot}
     todo = [k for k in kinds if scores.get(k) is None]
@@ -120,7 +116,7 @@ def localisation_evidence(
     name → family (any callable of a :class:`PairContext`)."""
     families = _resolve(EVIDENCE_FAMILIES if families is None else families)
     X, Y = exp.train.images, exp.train.labels
-    labels = _pred(exp.model, exp.patched_test.images[test_idx])
+    labels = predicted_labels(exp.model, exp.patched_test.images[test_idx])
     table: dict = {}
     models = {"shortcut model": exp.model, "clean model": exp.clean_model}
     for mname, model in models.items():
@@ -143,7 +139,7 @@ def test_image_baselines(exp, test_idx: torch.Tensor) -> dict[str, dict[str, dic
     in :func:`localisation_evidence`'s format and protocol: both models explain the shortcut
     model's prediction. It tells which test pixels matter, not which training images taught it."""
     xq, mq = exp.patched_test.images[test_idx], exp.patched_test.masks[test_idx]
-    labels = _pred(exp.model, xq)
+    labels = predicted_labels(exp.model, xq)
     table: dict = {}
     for mname, model in {"shortcut model": exp.model, "clean model": exp.clean_model}.items():
         table.setdefault("test-image saliency (classical FA)", {})[mname] = _metrics(saliency(model, xq, labels), mq)
@@ -163,7 +159,7 @@ def completeness_evidence(exp, test_idx: torch.Tensor, train_idx: torch.Tensor, 
 
     X, Y = exp.train.images, exp.train.labels
     model = exp.model
-    labels = _pred(model, exp.patched_test.images[test_idx])
+    labels = predicted_labels(model, exp.patched_test.images[test_idx])
     gaps: dict[str, list] = {}
     for q, ti in enumerate(test_idx.tolist()):
         tr = train_idx[q]

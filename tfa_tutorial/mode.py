@@ -62,10 +62,7 @@ def _saved_path() -> Path:
 
 
 def _saved_choice() -> bool | None:
-    try:
-        path = _saved_path()
-    except OSError:  # no usable cache folder: nothing was saved there
-        return None
+    path = _saved_path()
     if not path.is_file():
         return None
     try:
