@@ -52,7 +52,7 @@ ALLOW_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 LAB_ARGS ?=
 
 # Fashion-MNIST: the four IDX files, plain or .gz, in a folder or one of the sub-folders that
-# tfa_tutorial/data.py also searches (FashionMNIST/raw, fashion-mnist, raw).
+# tfa_tutorial/data/datasets.py also searches (FashionMNIST/raw, fashion-mnist, raw).
 FASHION_FILES := train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
 DEBIAN_DATA_DIR := /usr/share/datasets/fashion-mnist
 # $(call has_fashion,DIR): a shell condition, true when DIR (or a known sub-folder) holds all four files.
@@ -66,7 +66,7 @@ has_fashion = ( for d in "$(1)" "$(1)/FashionMNIST/raw" "$(1)/fashion-mnist" "$(
 help:
 	@sed -n '3,12s/^# \{0,1\}//p' Makefile
 	@echo
-	@echo "Mode: fast mode when no CUDA device is available, the full setting on a GPU (tfa_tutorial/mode.py);"
+	@echo "Mode: fast mode when no CUDA device is available, the full setting on a GPU (tfa_tutorial/core/mode.py);"
 	@echo "TFA_FAST=1 or TFA_FAST=0 overrides it, e.g. TFA_FAST=0 make lab."
 
 # ---------------------------------------------------------------- venv
@@ -127,7 +127,7 @@ browser:
 
 # ---------------------------------------------------------------- use
 # The server's root is the repository (notebooks/, exercises/, docs/ all reachable from the file
-# browser); the first notebook opens. The mode follows tfa_tutorial/mode.py (fast without CUDA).
+# browser); the first notebook opens. The mode follows tfa_tutorial/core/mode.py (fast without CUDA).
 lab: venv data
 	$(VENV)/bin/jupyter lab $(ALLOW_ROOT) --ServerApp.root_dir="$(CURDIR)" $(LAB_ARGS) $(if $(wildcard $(START_NOTEBOOK)),$(START_NOTEBOOK))
 

@@ -156,7 +156,11 @@ def w_gc_overhead(n, device):
     import torch
 
     import tfa_tutorial as T
-    from tfa_tutorial.gradients import auto_chunk_size, grads_fn, select_params
+    from tfa_tutorial.attribution.gradients import (
+        auto_chunk_size,
+        grads_fn,
+        select_params,
+    )
 
     model = _setup(device)
     x, y = _data(n, 1, device)

@@ -9,9 +9,9 @@ and a section re-run alone):
                    contrast / counterfactual × gradient-SmoothGrad, gradient × input, integrated
                    gradients, occlusion, exact decomposition; two-step baseline; input and random
                    controls) on the shortcut model and on the clean model;
-- ``specificity``  the two-patch test-specificity experiment (tfa_tutorial.specificity);
-- ``faithfulness`` the one-step insertion / deletion test, TFA vs two-step (tfa_tutorial.faithfulness);
-- ``fix``          remove / repair the flagged training data, retrain, re-measure (tfa_tutorial.fixing);
+- ``specificity``  the two-patch test-specificity experiment (tfa_tutorial.evaluation.specificity);
+- ``faithfulness`` the one-step insertion / deletion test, TFA vs two-step (tfa_tutorial.evaluation.faithfulness);
+- ``fix``          remove / repair the flagged training data, retrain, re-measure (tfa_tutorial.fixing.retrain);
 - ``prevalence``   flip rate against the fraction of patched target-class images (tutorial patch).
 
 Configurations: ``tutorial`` (white 12×12 square on half the T-shirts) and ``quanda_mnist``
@@ -26,7 +26,7 @@ Usage (from the repository root; fast settings = 12k training images, 3 epochs):
 
 One (configuration, seed) of ``evidence`` took 2–7 minutes on 2 cores, 18 minutes when the cores
 were shared with other jobs; the whole script takes about an hour (models are cached by
-tfa_tutorial.training.train_or_load).
+tfa_tutorial.training.train.train_or_load).
 """
 from __future__ import annotations
 
@@ -43,22 +43,24 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tfa_tutorial.cache import atomic_save  # noqa: E402
-from tfa_tutorial.evaluation import select_pairs  # noqa: E402
-from tfa_tutorial.evidence import (  # noqa: E402
+from tfa_tutorial.attribution.families import (  # noqa: E402
+    KEY_FAMILIES,
+    family_group,
+)
+from tfa_tutorial.core.cache import atomic_save  # noqa: E402
+from tfa_tutorial.evaluation.evidence import (  # noqa: E402
     EVIDENCE_FAMILIES,
     aggregate_seeds,
-    family_group,
     format_mean_sd,
     load_results,
-    merge_results,
     localisation_evidence,
     localisation_over_seeds,
+    merge_results,
     retrieval_evidence,
     specificity_evidence,
 )
-from tfa_tutorial.experiment import experiment_settings, shortcut_experiment  # noqa: E402
-from tfa_tutorial.families import KEY_FAMILIES  # noqa: E402
+from tfa_tutorial.evaluation.pairs import select_pairs  # noqa: E402
+from tfa_tutorial.training.experiment import experiment_settings, shortcut_experiment  # noqa: E402
 
 SECTIONS = ("shortcut", "evidence", "completeness", "specificity", "faithfulness", "fix", "prevalence")
 CONFIGS = ("tutorial", "quanda_mnist")
@@ -104,7 +106,7 @@ def run_shortcut_and_evidence(db, config, seed, args, sections):
             "n_test": len(test_idx), "n_pairs": int(train_idx.numel()), "seconds": time.time() - t0,
         })
     if "completeness" in sections and not _have(db, "completeness", config, seed):
-        from tfa_tutorial.evidence import completeness_evidence
+        from tfa_tutorial.evaluation.evidence import completeness_evidence
 
         test_idx, train_idx, _ = select_pairs(exp, n_test=args.n_test, top_k=args.top_k, seed=seed)
         _store(db, "completeness", config, seed, completeness_evidence(exp, test_idx, train_idx, seed=seed))
@@ -114,7 +116,7 @@ def run_shortcut_and_evidence(db, config, seed, args, sections):
 def run_specificity(db, seed, args):
     if _have(db, "specificity", "two_patch", seed):
         return
-    from tfa_tutorial.specificity import two_patch_experiment
+    from tfa_tutorial.evaluation.specificity import two_patch_experiment
 
     t0 = time.time()
     exp2 = two_patch_experiment(seed=seed)
@@ -129,10 +131,10 @@ def run_optional(db, section, config, seed, exp, args):
     if _have(db, section, config, seed):
         return
     if section == "prevalence":
-        from tfa_tutorial.data import load_fashion_mnist, subsample
-        from tfa_tutorial.models import SmallCNN
-        from tfa_tutorial.patches import PRESETS
-        from tfa_tutorial.training import prevalence_sweep
+        from tfa_tutorial.data.datasets import load_fashion_mnist, subsample
+        from tfa_tutorial.data.patches import PRESETS
+        from tfa_tutorial.training.models import SmallCNN
+        from tfa_tutorial.training.train import prevalence_sweep
 
         s = experiment_settings()
         train = subsample(load_fashion_mnist("train"), s["n_train"], seed=seed)
@@ -148,7 +150,8 @@ def run_optional(db, section, config, seed, exp, args):
 def fix_section(exp, seed: int = 0, top_k: int = 150, n_test: int = 20) -> dict:
     """Notebook 06's protocol: flag the Grad-Cos proponents of 20 shortcut-flipped test images,
     then remove / repair / random-remove / oracle-remove, retrain, re-measure."""
-    from tfa_tutorial.fixing import fix_and_retrain, flag_harmful
+    from tfa_tutorial.fixing.flagging import flag_harmful
+    from tfa_tutorial.fixing.retrain import fix_and_retrain
 
     flags = flag_harmful(exp, n_test=n_test, top_k=top_k, seed=seed)
     runs = {
@@ -175,10 +178,10 @@ def faithfulness_section(exp, seed: int = 0, q_n: int = 8, per: int = 3, lr: flo
     """Notebook 06's one-step insertion / deletion test: ΔL of the test images' loss after one SGD
     step on the training images restricted to (insertion) or deprived of (deletion) their top-k map
     pixels, against k random pixels; an advantage > 0 means the map beats random in that direction
-    (tfa_tutorial.faithfulness)."""
+    (tfa_tutorial.evaluation.faithfulness)."""
     import tfa_tutorial as T
-    from tfa_tutorial.faithfulness import faithfulness_curves
-    from tfa_tutorial.fixing import flag_harmful
+    from tfa_tutorial.evaluation.faithfulness import faithfulness_curves
+    from tfa_tutorial.fixing.flagging import flag_harmful
 
     model = exp.model
     flags = flag_harmful(exp, n_test=q_n, top_k=per, seed=seed)
@@ -432,7 +435,7 @@ patched = inject_patch(train, PRESETS["quanda_cifar10"])
 model, _ = train_model(ResNet9(), patched, epochs=10, device="cuda")
 ```
 
-and `tfa_tutorial.evidence.localisation_evidence` on the resulting experiment. Cost: not measured
+and `tfa_tutorial.evaluation.evidence.localisation_evidence` on the resulting experiment. Cost: not measured
 (no GPU here). It scales as one per-sample gradient (a forward and a backward of one image) per
 training image for Grad-Cos retrieval — with P = 6.6M parameters instead of SmallCNN's 61k, about
 100× more work per example than the 1,800 examples/s we measured for SmallCNN on 2 CPU cores —
@@ -464,7 +467,7 @@ def write_markdown(db) -> None:
                         "One SGD step (lr 1e-5) on the top-3 Grad-Cos proponents of 8 flipped test images, restricted to "
                         "(insertion) or deprived of (deletion) their top-k map pixels; the entry is the map's advantage "
                         "over k random pixels in the change of the test loss, ×10³ (positive = the map beats random; "
-                        "see tfa_tutorial.faithfulness). The base test loss is given below the table.",
+                        "see tfa_tutorial.evaluation.faithfulness). The base test loss is given below the table.",
                         FAITH_ROWS, scale=1e3)
     lines += md_generic(db, "fix", "From diagnosis to fix: retrain after removing or repairing flagged data",
                         "Notebook 06's protocol: the union of the top-150 Grad-Cos proponents of 20 shortcut-flipped test "

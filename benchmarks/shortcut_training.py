@@ -28,10 +28,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tfa_tutorial.data import load_fashion_mnist, subsample  # noqa: E402
-from tfa_tutorial.models import SmallCNN, count_parameters  # noqa: E402
-from tfa_tutorial.patches import PRESETS, inject_patch  # noqa: E402
-from tfa_tutorial.training import seed_everything, shortcut_report, train_model  # noqa: E402
+from tfa_tutorial.data.datasets import load_fashion_mnist, subsample  # noqa: E402
+from tfa_tutorial.data.patches import PRESETS, inject_patch  # noqa: E402
+from tfa_tutorial.training.models import SmallCNN, count_parameters  # noqa: E402
+from tfa_tutorial.training.train import seed_everything, shortcut_report, train_model  # noqa: E402
 
 
 def main(argv=None) -> None:

@@ -32,8 +32,8 @@ import torch
 
 import tfa_tutorial as T
 from tfa_tutorial.exercises import check
-from tfa_tutorial.experiment import shortcut_experiment
-from tfa_tutorial.plots import map_rows
+from tfa_tutorial.training.experiment import shortcut_experiment
+from tfa_tutorial.teaching.plots import map_rows
 
 torch.manual_seed(0)
 exp = shortcut_experiment(seed=0)

@@ -31,8 +31,8 @@ import torch
 
 import tfa_tutorial as T
 from tfa_tutorial.exercises import check
-from tfa_tutorial.experiment import shortcut_experiment
-from tfa_tutorial.plots import show_image
+from tfa_tutorial.training.experiment import shortcut_experiment
+from tfa_tutorial.teaching.plots import show_image
 
 torch.manual_seed(0)
 exp = shortcut_experiment(seed=0)

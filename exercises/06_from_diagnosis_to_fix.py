@@ -35,9 +35,9 @@ import torch
 
 import tfa_tutorial as T
 from tfa_tutorial.exercises import check
-from tfa_tutorial.experiment import shortcut_experiment
-from tfa_tutorial.fixing import mask_overlap, repair_masks
-from tfa_tutorial.plots import image_grid
+from tfa_tutorial.training.experiment import shortcut_experiment
+from tfa_tutorial.fixing.repair import mask_overlap, repair_masks
+from tfa_tutorial.teaching.plots import image_grid
 
 torch.manual_seed(0)
 exp = shortcut_experiment(seed=0)

@@ -53,12 +53,12 @@ import numpy as np
 import torch
 
 import tfa_tutorial
-from tfa_tutorial.claims import Claims
-from tfa_tutorial.data import load_fashion_mnist
-from tfa_tutorial.experiment import experiment_settings
-from tfa_tutorial.patches import PRESETS, inject_patch, patch_all
-from tfa_tutorial.plots import show_image
-from tfa_tutorial.training import get_device, seed_everything
+from tfa_tutorial.teaching.claims import Claims
+from tfa_tutorial.data.datasets import load_fashion_mnist
+from tfa_tutorial.training.experiment import experiment_settings
+from tfa_tutorial.data.patches import PRESETS, inject_patch, patch_all
+from tfa_tutorial.teaching.plots import show_image
+from tfa_tutorial.training.train import get_device, seed_everything
 
 seed_everything(0)
 device = get_device()
@@ -200,7 +200,7 @@ plt.show()
 # %%
 from IPython.display import Markdown, display
 
-from tfa_tutorial.run_times import run_times_markdown
+from tfa_tutorial.teaching.run_times import run_times_markdown
 
 display(Markdown(run_times_markdown("fast")))
 

@@ -48,12 +48,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from tfa_tutorial.claims import Claims
-from tfa_tutorial.data import load_fashion_mnist, subsample
-from tfa_tutorial.experiment import experiment_settings
-from tfa_tutorial.patches import PRESETS, PatchSpec, apply_patch, inject_patch, patch_all
-from tfa_tutorial.plots import show_image
-from tfa_tutorial.training import seed_everything
+from tfa_tutorial.teaching.claims import Claims
+from tfa_tutorial.data.datasets import load_fashion_mnist, subsample
+from tfa_tutorial.training.experiment import experiment_settings
+from tfa_tutorial.data.patches import PRESETS, PatchSpec, apply_patch, inject_patch, patch_all
+from tfa_tutorial.teaching.plots import show_image
+from tfa_tutorial.training.train import seed_everything
 
 SEED = 0
 seed_everything(SEED)
@@ -108,7 +108,7 @@ print("target class:", spec.target_class, f"({classes[spec.target_class]})")
 #   level of a model trained without the patch. A shortcut that a standard test set does not
 #   reveal is the realistic case, and the one where attribution is needed. With 95%, few
 #   unpatched T-shirts are left to learn the garment from, and clean accuracy drops. (The
-#   measurements behind this choice are in the documentation of `tfa_tutorial.patches.PRESETS`.)
+#   measurements behind this choice are in the documentation of `tfa_tutorial.data.patches.PRESETS`.)
 #
 # Notebook 02 measures both points, and its prevalence sweep shows what happens between 0% and 95%.
 #

@@ -47,12 +47,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from tfa_tutorial.claims import Claims
-from tfa_tutorial.data import load_fashion_mnist, subsample
-from tfa_tutorial.experiment import experiment_settings, shortcut_experiment
-from tfa_tutorial.models import SmallCNN, count_parameters
-from tfa_tutorial.plots import bar_table, show_image
-from tfa_tutorial.training import predict, prevalence_sweep, seed_everything
+from tfa_tutorial.teaching.claims import Claims
+from tfa_tutorial.data.datasets import load_fashion_mnist, subsample
+from tfa_tutorial.training.experiment import experiment_settings, shortcut_experiment
+from tfa_tutorial.training.models import SmallCNN, count_parameters
+from tfa_tutorial.teaching.plots import bar_table, show_image
+from tfa_tutorial.training.train import predict, prevalence_sweep, seed_everything
 
 SEED = 0
 seed_everything(SEED)

@@ -41,9 +41,9 @@ import torch
 import torch.nn.functional as F
 
 import tfa_tutorial as T
-from tfa_tutorial.evidence import retrieval_evidence
-from tfa_tutorial.experiment import shortcut_experiment
-from tfa_tutorial.plots import ranked_rows
+from tfa_tutorial.evaluation.evidence import retrieval_evidence
+from tfa_tutorial.training.experiment import shortcut_experiment
+from tfa_tutorial.teaching.plots import ranked_rows
 
 torch.manual_seed(0)
 exp = shortcut_experiment(seed=0)  # loads cached checkpoints, or trains them (notebook 02)

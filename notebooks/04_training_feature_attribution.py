@@ -46,11 +46,11 @@ import matplotlib.pyplot as plt
 import torch
 
 import tfa_tutorial as T
-from tfa_tutorial.evaluation import format_table, select_pairs
-from tfa_tutorial.evidence import localisation_evidence, test_image_baselines
-from tfa_tutorial.families import COURSE_FAMILIES, FAMILIES, PairContext, family_group
-from tfa_tutorial.experiment import shortcut_experiment
-from tfa_tutorial.plots import bar_table, map_rows
+from tfa_tutorial.evaluation.pairs import format_table, select_pairs
+from tfa_tutorial.evaluation.evidence import localisation_evidence, test_image_baselines
+from tfa_tutorial.attribution.families import COURSE_FAMILIES, FAMILIES, PairContext, family_group
+from tfa_tutorial.training.experiment import shortcut_experiment
+from tfa_tutorial.teaching.plots import bar_table, map_rows
 
 torch.manual_seed(0)
 FAST = T.fast_mode()
@@ -72,7 +72,7 @@ print(f"fast mode: {FAST}; training images: {len(exp.train)}; flip rate {exp.rep
 #
 # For **softmax regression** everything has a closed form: g = (p − e_y) x̃ᵀ, so
 # S_GC = cos(δ_i, δ_j) · cos(x̃_i, x̃_j) — *error similarity × input similarity* — and its
-# gradient follows by the product rule (`tfa_tutorial/closed_forms.py`). Autograd must agree:
+# gradient follows by the product rule (`tfa_tutorial/attribution/closed_forms.py`). Autograd must agree:
 
 # %%
 torch.manual_seed(0)
@@ -94,7 +94,7 @@ print(f"TFA map: max relative difference autograd vs closed form = {rel_err:.1e}
 # and calls "T-shirt" once patched; for each, its top Grad-Cos training images **among the
 # patched ones** — so we test whether the map *localises* the patch, given that Grad-Cos already
 # retrieved the right images (notebook 03 measured retrieval). Every map below is a family of the
-# package's one registry (`tfa_tutorial.families.FAMILIES`), computed from a `PairContext` (the
+# package's one registry (`tfa_tutorial.attribution.families.FAMILIES`), computed from a `PairContext` (the
 # model, the training images, the test image and the explained label); score maps are multiplied
 # by sign(S), so red always supports the score.
 
@@ -122,7 +122,7 @@ plt.show()
 #
 # ## 3. The measured table
 #
-# One protocol, the same function as `docs/results.md` (`tfa_tutorial.evidence.localisation_evidence`),
+# One protocol, the same function as `docs/results.md` (`tfa_tutorial.evaluation.evidence.localisation_evidence`),
 # on the course's subset of the map registry (`COURSE_FAMILIES`):
 #
 # - every map family runs on the **same pairs**; score maps are multiplied by sign(S), reduced to
@@ -268,8 +268,8 @@ plt.show()
 # controls. The full table is `docs/results.md`; here are the rows that decide the story.
 
 # %%
-from tfa_tutorial.evidence import aggregate_seeds, format_mean_sd, load_results, localisation_over_seeds
-from tfa_tutorial.families import KEY_FAMILIES
+from tfa_tutorial.evaluation.evidence import aggregate_seeds, format_mean_sd, load_results, localisation_over_seeds
+from tfa_tutorial.attribution.families import KEY_FAMILIES
 
 results = load_results()  # docs/results.json, written by benchmarks/results.py
 stored = {cfg: localisation_over_seeds(results["evidence"][cfg]) for cfg in ("tutorial", "quanda_mnist")}
@@ -297,7 +297,7 @@ spec_seeds = sorted(spec_runs, key=int)
 spec = aggregate_seeds([spec_runs[x]["families"] for x in spec_seeds])
 print(f"seeds {', '.join(spec_seeds)}")
 print(f"{'map family':42s} {'specificity':>14s} {'clean model':>14s} {'on matching':>12s} {'on other':>12s}")
-from tfa_tutorial.evidence import EVIDENCE_FAMILIES
+from tfa_tutorial.evaluation.evidence import EVIDENCE_FAMILIES
 
 for fam in [f for f in EVIDENCE_FAMILIES if f in spec]:
     sm, cm = spec[fam]["shortcut model"], spec[fam]["clean model"]

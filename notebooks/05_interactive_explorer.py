@@ -54,13 +54,15 @@ import matplotlib.pyplot as plt
 import torch
 
 import tfa_tutorial as T
-from tfa_tutorial.claims import Claims
-from tfa_tutorial.evidence import aggregate_seeds, format_mean_sd, load_results, localisation_over_seeds
-from tfa_tutorial.experiment import shortcut_experiment
-from tfa_tutorial.explorer import build_explorer, explorer_figure
-from tfa_tutorial.explorer_state import DEFAULT_MAP_METHOD, MAP_METHODS, METHOD_FAMILIES, TWO_STEP_OCCLUSION, ExplorerState
-from tfa_tutorial.families import FAMILIES
-from tfa_tutorial.plots import show_image, show_map
+from tfa_tutorial.teaching.claims import Claims
+from tfa_tutorial.evaluation.evidence import aggregate_seeds, format_mean_sd, load_results, localisation_over_seeds
+from tfa_tutorial.training.experiment import shortcut_experiment
+from tfa_tutorial.explorer.view import build_explorer
+from tfa_tutorial.explorer.render import explorer_figure
+from tfa_tutorial.explorer.settings import DEFAULT_MAP_METHOD, MAP_METHODS, METHOD_FAMILIES, TWO_STEP_OCCLUSION
+from tfa_tutorial.explorer.state import ExplorerState
+from tfa_tutorial.attribution.families import FAMILIES
+from tfa_tutorial.teaching.plots import show_image, show_map
 
 torch.manual_seed(0)
 FAST = T.fast_mode()
@@ -77,7 +79,7 @@ print(f"fast mode: {FAST}; training images: {len(exp.train)}, of which {int(exp.
 # flags and masks) and two versions of the test set: **patched** (the patch pasted on every test
 # image) and **clean**. It builds a gradient index of the training set once; on this model the
 # full gradient has 61k entries, so the index stores a CountSketch projection and re-scores the
-# best candidates of each list exactly (`tfa_tutorial/explorer_state.py` explains why).
+# best candidates of each list exactly (`tfa_tutorial/explorer/state.py` explains why).
 # `build_explorer` returns the UI and its named controls; the cell's last line displays it.
 #
 # Each shown training image gets a **map**. Two different questions can be asked of it:
@@ -457,7 +459,7 @@ print(f"new test image (k={state.settings.k}, {state.num_threads} torch thread),
 # ```
 #
 # On Binder, the README's *Interactive explorer* link opens it the same way. The explorer is also one
-# call away in any notebook: `from tfa_tutorial.explorer import explore; explore()`.
+# call away in any notebook: `from tfa_tutorial.explorer.view import explore; explore()`.
 #
 # ## What we showed
 

@@ -43,11 +43,12 @@ import matplotlib.pyplot as plt
 import torch
 
 import tfa_tutorial as T
-from tfa_tutorial.experiment import shortcut_experiment
-from tfa_tutorial.faithfulness import faithfulness_curves
-from tfa_tutorial.fixing import (fix_and_retrain, flag_harmful, harmful_examples, harmful_maps, mask_overlap,
-                                 repair_examples, repair_maps, repair_masks)
-from tfa_tutorial.plots import image_grid, map_rows
+from tfa_tutorial.training.experiment import shortcut_experiment
+from tfa_tutorial.evaluation.faithfulness import faithfulness_curves
+from tfa_tutorial.fixing.retrain import fix_and_retrain
+from tfa_tutorial.fixing.flagging import flag_harmful, harmful_examples, harmful_maps
+from tfa_tutorial.fixing.repair import mask_overlap, repair_examples, repair_maps, repair_masks
+from tfa_tutorial.teaching.plots import image_grid, map_rows
 
 torch.manual_seed(0)
 FAST = T.fast_mode()
@@ -135,12 +136,12 @@ plt.show()
 # two-step baseline with the same method (own-label logit), and three references: the paper's
 # plain SmoothGrad TFA and TFA integrated gradients (on a subsample: they are slower), the image
 # itself (the patch is the brightest region — a prior, not an explanation) and a random map.
-# Each is a family of the package's one map registry (`tfa_tutorial.families`), named and
+# Each is a family of the package's one map registry (`tfa_tutorial.attribution.families`), named and
 # configured as in notebook 04 and `docs/results.md` (SmoothGrad: n = 16 noisy copies, σ = 0.15).
 
 # %%
 FRACTION, SMOOTH = 0.2, 3
-TFA_GXI, TWO_GXI = "TFA-Cos · gradient × input", "two-step · gradient × input"  # registry names (tfa_tutorial.families)
+TFA_GXI, TWO_GXI = "TFA-Cos · gradient × input", "two-step · gradient × input"  # registry names (tfa_tutorial.attribution.families)
 TFA_GRAD, TFA_IG = "TFA-Cos · gradient, SmoothGrad (paper)", "TFA-Cos · integrated gradients"
 INPUT, RANDOM = "control · input as map", "control · random"
 maps_for = {m: repair_maps(model, exp.train, f_idx, m, flags["test_inputs"], flags["test_targets"], flags["best_test"])

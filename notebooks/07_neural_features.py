@@ -53,12 +53,12 @@ import matplotlib.pyplot as plt
 import torch
 
 import tfa_tutorial as T
-from tfa_tutorial import neural_features as NF
-from tfa_tutorial.claims import Claims
-from tfa_tutorial.experiment import shortcut_experiment
-from tfa_tutorial.explorer_state import ExplorerState
-from tfa_tutorial.patches import patch_mask
-from tfa_tutorial.plots import show_image, show_map
+from tfa_tutorial.attribution import neural_features as NF
+from tfa_tutorial.teaching.claims import Claims
+from tfa_tutorial.training.experiment import shortcut_experiment
+from tfa_tutorial.explorer.state import ExplorerState
+from tfa_tutorial.data.patches import patch_mask
+from tfa_tutorial.teaching.plots import show_image, show_map
 
 t_start = time.perf_counter()
 torch.manual_seed(0)
@@ -410,7 +410,7 @@ print(f"run time so far: {time.perf_counter() - t_start:.0f} s")
 # (`ExplorerState.neural_features(test_index)` from code, as used above):
 #
 # ```python
-# from tfa_tutorial.explorer import explore
+# from tfa_tutorial.explorer.view import explore
 # ui = explore()
 # ui.controls["neural_toggle"].value = True
 # ui

@@ -10,15 +10,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 import tfa_tutorial as T  # noqa: E402
-from tfa_tutorial.evaluation import select_pairs  # noqa: E402
-from tfa_tutorial.experiment import shortcut_experiment  # noqa: E402
-from tfa_tutorial.families import FAMILIES, PairContext  # noqa: E402
-from tfa_tutorial.evidence import recommended_family  # noqa: E402
-from tfa_tutorial.plots import map_rows, show_map  # noqa: E402
+from tfa_tutorial.attribution.families import FAMILIES, PairContext  # noqa: E402
+from tfa_tutorial.evaluation.evidence import recommended_family  # noqa: E402
+from tfa_tutorial.evaluation.pairs import select_pairs  # noqa: E402
+from tfa_tutorial.teaching.plots import map_rows, show_map  # noqa: E402
+from tfa_tutorial.training.experiment import shortcut_experiment  # noqa: E402
 
 
 def main(out=Path(__file__).resolve().parents[1] / "docs" / "images" / "overview.png"):

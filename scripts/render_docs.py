@@ -6,7 +6,7 @@
 
 - README.md, ``run-times``: the stored notebook run times (``tfa_tutorial/run_times.json``);
 - docs/teachers_guide.md, ``course-plan``: reading estimates of the executed notebooks and the
-  stored run times (``tfa_tutorial/course_plan.py``).
+  stored run times (``tfa_tutorial/teaching/course_plan.py``).
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tfa_tutorial.course_plan import course_plan_markdown  # noqa: E402
-from tfa_tutorial.run_times import run_times_markdown, with_generated_block  # noqa: E402
+from tfa_tutorial.teaching.course_plan import course_plan_markdown  # noqa: E402
+from tfa_tutorial.teaching.run_times import run_times_markdown, with_generated_block  # noqa: E402
 
 
 def blocks() -> list[tuple[Path, str, str]]:

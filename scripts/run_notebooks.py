@@ -14,7 +14,7 @@ For each notebook, in the order given:
    without a script gets one written from the ``.ipynb`` first.
 2. **execute** it with nbclient in a fresh ``python3`` kernel started in the notebook's folder.
    The mode follows the package's rule (fast mode when no CUDA device is available, see
-   ``tfa_tutorial/mode.py``) unless ``--fast`` or ``--full`` sets ``TFA_FAST``; ``TFA_STRICT=1`` (a failed claim is an error) unless
+   ``tfa_tutorial/core/mode.py``) unless ``--fast`` or ``--full`` sets ``TFA_FAST``; ``TFA_STRICT=1`` (a failed claim is an error) unless
    ``--no-strict`` or the variable is already set.
 3. **save** it in place: outputs and execution counts, no widget state (``metadata.widgets``)
    and no widget views that would need it (progress bars), no per-cell timing metadata,
@@ -180,7 +180,11 @@ def clean_notebook(nb: nbformat.NotebookNode) -> None:
 def run_one(ipynb: Path, timeout: int) -> tuple[str, float, float, float, str]:
     """Execute ``ipynb`` in place; returns ``(status, seconds, cpu_seconds, peak_mb, message)``."""
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    from nbclient.exceptions import (
+        CellExecutionError,
+        CellTimeoutError,
+        DeadKernelError,
+    )
 
     sync_from_script(ipynb)
     nb = nbformat.read(ipynb, as_version=4)
@@ -237,8 +241,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("TFA_STRICT", "1")
     sys.path.insert(0, str(ROOT))
     import torch
-    from tfa_tutorial.mode import fast_mode, mode_reason
-    from tfa_tutorial.run_times import record_run_time
+
+    from tfa_tutorial.core.mode import fast_mode, mode_reason
+    from tfa_tutorial.teaching.run_times import record_run_time
 
     mode = "fast" if fast_mode() else "full"
     print(f"mode: {mode} ({mode_reason()})", file=sys.stderr, flush=True)

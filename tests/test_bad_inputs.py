@@ -14,30 +14,40 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from test_data import _idx_bytes, _write_fashion_fixture
+from tiny_models import make_data, make_model
 from torch import nn
 
 import tfa_tutorial as T
-from tfa_tutorial.decomposition import receptive_fields
-from tfa_tutorial.faithfulness import faithfulness_curves
-from tfa_tutorial.metrics import average_precision
-import tfa_tutorial.cache as cache_mod
-import tfa_tutorial.data as data_mod
-import tfa_tutorial.decomposition as dec_mod
-from tfa_tutorial.attribution_methods import attribute, completeness_gap
-from tfa_tutorial.cache import CheckpointError, cache_dir, load_checkpoint, save_checkpoint
-from tfa_tutorial.data import DataNotFoundError, ImageDataset, read_idx
-from tfa_tutorial.explorer_state import ExplorerState
-from tfa_tutorial.fixing import mask_overlap, repair_masks
-from tfa_tutorial.index import GradientIndex
-from tfa_tutorial.neural_features import (
-    class_contributions, mask_sensitivity, noise_in_mask, normalize_maps, top_activating, top_neurons,
+import tfa_tutorial.attribution.decomposition as dec_mod
+import tfa_tutorial.core.cache as cache_mod
+import tfa_tutorial.data.datasets as data_mod
+from tfa_tutorial.attribution.decomposition import receptive_fields
+from tfa_tutorial.attribution.index import GradientIndex
+from tfa_tutorial.attribution.methods import attribute, completeness_gap
+from tfa_tutorial.attribution.neural_features import (
+    class_contributions,
+    mask_sensitivity,
+    noise_in_mask,
+    normalize_maps,
+    top_activating,
+    top_neurons,
 )
-from tfa_tutorial.patches import PatchSpec, apply_patch, inject_patch, patch_all
-from tfa_tutorial.scores import normalize_rows, resolve_test_targets
-from tfa_tutorial.training import accuracy, predict, train_model, train_or_load
-from tfa_tutorial.validation import NonFiniteError
-from test_data import _idx_bytes, _write_fashion_fixture
-from tiny_models import make_data, make_model
+from tfa_tutorial.attribution.scores import normalize_rows, resolve_test_targets
+from tfa_tutorial.core.cache import (
+    CheckpointError,
+    cache_dir,
+    load_checkpoint,
+    save_checkpoint,
+)
+from tfa_tutorial.core.validation import NonFiniteError
+from tfa_tutorial.data.datasets import DataNotFoundError, ImageDataset, read_idx
+from tfa_tutorial.data.patches import PatchSpec, apply_patch, inject_patch, patch_all
+from tfa_tutorial.evaluation.faithfulness import faithfulness_curves
+from tfa_tutorial.evaluation.metrics import average_precision
+from tfa_tutorial.explorer.state import ExplorerState
+from tfa_tutorial.fixing.repair import mask_overlap, repair_masks
+from tfa_tutorial.training.train import accuracy, predict, train_model, train_or_load
 
 MODEL = make_model("group")
 X, Y = make_data(6)

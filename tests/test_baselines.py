@@ -1,10 +1,10 @@
 import pytest
 import torch
+from tiny_models import make_data, make_model
 
 import tfa_tutorial as T
-from tfa_tutorial.attribution_methods import completeness_gap, ig_baseline, noise_sigma
-from tfa_tutorial.baselines import model_output_fn
-from tiny_models import make_data, make_model
+from tfa_tutorial.attribution.baselines import model_output_fn
+from tfa_tutorial.attribution.methods import completeness_gap, ig_baseline, noise_sigma
 
 
 def linear_model(seed=0):

@@ -118,8 +118,8 @@ def warm_cache(tmp_path_factory):
     _playwright()
     tmp = tmp_path_factory.mktemp("warm")
     code = (
-        "from tfa_tutorial.experiment import shortcut_experiment\n"
-        "from tfa_tutorial.explorer_state import ExplorerState\n"
+        "from tfa_tutorial.training.experiment import shortcut_experiment\n"
+        "from tfa_tutorial.explorer.state import ExplorerState\n"
         "exp = shortcut_experiment(seed=0, progress=False)\n"
         "ExplorerState.from_experiment(exp).build_index()\n"
     )

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from tfa_tutorial.cache import (
+from tfa_tutorial.core.cache import (
     CheckpointError,
     atomic_save,
     atomic_torch_save,

@@ -12,19 +12,19 @@ import numpy as np
 import pytest
 import torch
 
-from tfa_tutorial import data as data_mod
-from tfa_tutorial.data import (
+from tfa_tutorial.data.cifar10 import load_cifar10
+from tfa_tutorial.data.datasets import (
     CIFAR10_CLASSES,
     FASHION_MNIST_CLASSES,
     DataNotFoundError,
     ImageDataset,
-    load_cifar10,
     load_dataset,
     load_fashion_mnist,
     read_idx,
     subsample,
     subsample_indices,
 )
+from tfa_tutorial.data import datasets as data_mod
 
 
 @pytest.fixture(autouse=True)

@@ -2,14 +2,13 @@
 (float64), layer by layer, with closed-form receptive fields and locality on planted inputs."""
 import pytest
 import torch
+from tiny_models import loop_grads, make_data, make_model
 from torch import nn
 
 import tfa_tutorial as T
-from tfa_tutorial.models import count_parameters
-from tfa_tutorial.decomposition import decompose_score, receptive_fields
-from tfa_tutorial.score_vectors import score_vector
-
-from tiny_models import loop_grads, make_data, make_model
+from tfa_tutorial.attribution.decomposition import decompose_score, receptive_fields
+from tfa_tutorial.attribution.score_vectors import score_vector
+from tfa_tutorial.training.models import count_parameters
 
 
 class PoolCNN(nn.Module):

@@ -4,16 +4,20 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from tiny_models import make_model
 
 import tfa_tutorial as T
-from tfa_tutorial.data import ImageDataset
-from tfa_tutorial.evidence import (
-    EVIDENCE_FAMILIES, PairContext, aggregate_seeds, family_group, format_mean_sd, localisation_evidence, retrieval_evidence,
+from tfa_tutorial.attribution.families import PairContext, family_group
+from tfa_tutorial.attribution.score_vectors import class_mean_gradient, vector_scores
+from tfa_tutorial.data.datasets import ImageDataset
+from tfa_tutorial.data.patches import PatchSpec, inject_patch, patch_all
+from tfa_tutorial.evaluation.evidence import (
+    EVIDENCE_FAMILIES,
+    aggregate_seeds,
+    format_mean_sd,
+    localisation_evidence,
+    retrieval_evidence,
 )
-from tfa_tutorial.patches import PatchSpec, inject_patch, patch_all
-from tfa_tutorial.score_vectors import class_mean_gradient, vector_scores
-
-from tiny_models import make_model
 
 
 def test_aggregate_and_format():
@@ -64,7 +68,7 @@ def test_decomposition_family_sums_to_abs_score():
 
 
 def test_localisation_over_seeds_gain_is_per_seed_difference():
-    from tfa_tutorial.evidence import localisation_over_seeds
+    from tfa_tutorial.evaluation.evidence import localisation_over_seeds
 
     def run(s, c):
         return {"localisation": {"f": {"shortcut model": {"mass": s}, "clean model": {"mass": c}}}}

@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-
 from tiny_models import loop_grads, make_data, make_model
-from tfa_tutorial.data import ImageDataset
+
+from tfa_tutorial.data.datasets import ImageDataset
+from tfa_tutorial.data.patches import PatchSpec, apply_patch, inject_patch
 from tfa_tutorial.exercises import EX01_PATCH, CheckResult, Checks, is_answered
-from tfa_tutorial.models import SoftmaxRegression
-from tfa_tutorial.patches import PatchSpec, apply_patch, inject_patch
+from tfa_tutorial.training.models import SoftmaxRegression
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -323,7 +323,7 @@ def test_ex04_input_as_map(check, capsys):
 
 
 def test_ex04_closed_form(check, capsys):
-    from tfa_tutorial.closed_forms import softmax_regression_grad_cos
+    from tfa_tutorial.attribution.closed_forms import softmax_regression_grad_cos
 
     torch.manual_seed(0)
     lin = SoftmaxRegression(16, 4).double().eval()
@@ -453,7 +453,7 @@ def test_generator_folds_solutions_and_rejects_bad_blocks():
 
 
 def _have_data() -> bool:
-    from tfa_tutorial.data import load_fashion_mnist
+    from tfa_tutorial.data.datasets import load_fashion_mnist
 
     try:
         load_fashion_mnist("test", download=False)
@@ -482,7 +482,7 @@ def test_ex02_prevalence_rejects_a_wrong_run(capsys):
     cached one of the solution run, or is trained here)."""
     if not _have_data():
         pytest.skip("Fashion-MNIST is not available offline")
-    from tfa_tutorial.experiment import shortcut_experiment
+    from tfa_tutorial.training.experiment import shortcut_experiment
 
     exp = shortcut_experiment(seed=0, fast=True, progress=False)
     check = Checks()
@@ -674,7 +674,7 @@ def test_ex07_spuriousness(check, capsys):
 
 
 def test_ex07_random_mask_control(check, capsys):
-    from tfa_tutorial.neural_features import random_mask_like
+    from tfa_tutorial.attribution.neural_features import random_mask_like
 
     model = make_model(seed=0)
     with torch.no_grad():

@@ -9,11 +9,19 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pytest
 import torch
+from tiny_models import make_model
 
 import tfa_tutorial as T
-from tfa_tutorial.explorer import build_explorer, explore, explorer_figure, image_png, overlay_png, overlay_rgb
-from tfa_tutorial.explorer_state import SLOW_SETTINGS, ExplorerResult, ExplorerSettings, ExplorerState
-from tiny_models import make_model
+from tfa_tutorial.explorer.render import (
+    explorer_figure,
+    image_png,
+    overlay_png,
+    overlay_rgb,
+)
+from tfa_tutorial.explorer.results import ExplorerResult
+from tfa_tutorial.explorer.settings import SLOW_SETTINGS, ExplorerSettings
+from tfa_tutorial.explorer.state import ExplorerState
+from tfa_tutorial.explorer.view import build_explorer, explore
 
 N_TRAIN, N_TEST, K_CLASSES = 40, 12, 4
 CLASSES = ("zero", "one", "two", "three")

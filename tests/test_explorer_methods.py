@@ -9,20 +9,20 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from tiny_models import loop_grads, make_model
 from torch.func import grad
 
 import tfa_tutorial as T
-from tfa_tutorial.explorer import build_explorer
-from tfa_tutorial.explorer_state import (
+from tfa_tutorial.explorer.settings import (
     DEFAULT_MAP_METHOD,
     MAP_METHODS,
     METHOD_FAMILIES,
-    TWO_STEP_OCCLUSION,
     SLOW_SETTINGS,
+    TWO_STEP_OCCLUSION,
     ExplorerSettings,
-    ExplorerState,
 )
-from tiny_models import loop_grads, make_model
+from tfa_tutorial.explorer.state import ExplorerState
+from tfa_tutorial.explorer.view import build_explorer
 
 N_TRAIN, N_TEST, K_CLASSES = 40, 12, 4
 DT = torch.float64
@@ -66,7 +66,7 @@ def test_method_constants_and_default():
     assert all(isinstance(v, str) and v for v in MAP_METHODS.values())
     assert DEFAULT_MAP_METHOD in MAP_METHODS
     # names, labels and options come from the one map registry
-    from tfa_tutorial.families import EXPLORER_FAMILIES, FAMILIES
+    from tfa_tutorial.attribution.families import EXPLORER_FAMILIES, FAMILIES
     assert [METHOD_FAMILIES[k].name for k in MAP_METHODS] == list(EXPLORER_FAMILIES)
     assert all(label in FAMILIES[METHOD_FAMILIES[k].name].name for k, label in MAP_METHODS.items())
     assert TWO_STEP_OCCLUSION == FAMILIES["two-step · occlusion"].opts

@@ -6,10 +6,11 @@ import ipywidgets as widgets
 import pytest
 import torch
 import torch.nn.functional as F
-
-from tfa_tutorial.explorer import build_explorer
-from tfa_tutorial.explorer_state import ExplorerState, NeuralFeaturesView
 from tiny_models import make_model
+
+from tfa_tutorial.explorer.results import NeuralFeaturesView
+from tfa_tutorial.explorer.state import ExplorerState
+from tfa_tutorial.explorer.view import build_explorer
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

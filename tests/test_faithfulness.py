@@ -7,10 +7,9 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-
-from tfa_tutorial.faithfulness import faithfulness_curves
-
 from tiny_models import make_data, make_model
+
+from tfa_tutorial.evaluation.faithfulness import faithfulness_curves
 
 
 def sgd_delta(model, x_tr, y_tr, x_te, y_te, keep, lr, fill=0.0):

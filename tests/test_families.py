@@ -1,4 +1,4 @@
-"""The one map-family registry (tfa_tutorial.families) and the one localisation protocol:
+"""The one map-family registry (tfa_tutorial.attribution.families) and the one localisation protocol:
 names are unique, every selection names registry families, a family's maps equal the direct
 computation, and notebook 04 measures with the same function as docs/results.md."""
 import ast
@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_models import make_data, make_model
 
 import tfa_tutorial as T
-from tfa_tutorial.score_vectors import vector_score_fn, vector_scores
-from tfa_tutorial import evaluation, evidence, families
-from tfa_tutorial.baselines import model_output_fn
-from tfa_tutorial.families import FAMILIES, MapFamily, PairContext, family
-
-from tiny_models import make_data, make_model
+from tfa_tutorial.attribution import families
+from tfa_tutorial.attribution.baselines import model_output_fn
+from tfa_tutorial.attribution.families import FAMILIES, MapFamily, PairContext, family
+from tfa_tutorial.attribution.score_vectors import vector_score_fn, vector_scores
+from tfa_tutorial.evaluation import evidence
+from tfa_tutorial.evaluation import pairs as evaluation
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,9 +41,7 @@ def test_families_are_frozen():
 
 
 def test_consumers_read_the_registry():
-    from tfa_tutorial import explorer_state, fixing
-
-    assert fixing.MAP_METHODS == families.REPAIR_FAMILIES
+    from tfa_tutorial.explorer import settings as explorer_state
     assert [f.name for f in explorer_state.METHOD_FAMILIES.values()] == list(families.EXPLORER_FAMILIES)
     assert explorer_state.TWO_STEP_OCCLUSION == FAMILIES["two-step · occlusion"].opts
     assert explorer_state.IG_STEPS == FAMILIES["TFA-Cos · integrated gradients"].opts["steps"]
@@ -111,7 +110,7 @@ def test_notebook_04_and_results_use_the_one_localisation_protocol():
     public = {n for n in dir(evaluation) if not n.startswith("_")}
     assert not {"localisation_table", "MAP_FAMILIES", "retrieval_auprc"} & public
     assert set(evaluation.__all__) == {"select_pairs", "format_table"}
-    funcs = {n.name for n in ast.walk(ast.parse((ROOT / "tfa_tutorial" / "evaluation.py").read_text()))
+    funcs = {n.name for n in ast.walk(ast.parse((ROOT / "tfa_tutorial" / "evaluation" / "pairs.py").read_text()))
              if isinstance(n, ast.FunctionDef)}
     assert funcs == {"select_pairs", "format_table"}
     # notebook 04's table measures the course families of the registry
@@ -121,9 +120,9 @@ def test_notebook_04_and_results_use_the_one_localisation_protocol():
 def test_no_second_family_list():
     """No module, notebook, benchmark or script repeats a list of families: a literal list, tuple,
     set or dict names at most three registry families (a figure's choice); longer selections
-    live in tfa_tutorial.families."""
+    live in tfa_tutorial.attribution.families."""
     names = set(FAMILIES)
-    files = [p for d in ("tfa_tutorial", "notebooks", "benchmarks", "scripts") for p in (ROOT / d).glob("*.py")]
+    files = [p for d in ("tfa_tutorial", "notebooks", "benchmarks", "scripts") for p in (ROOT / d).rglob("*.py")]
     for path in files:
         if path.name == "families.py":
             continue
@@ -131,7 +130,7 @@ def test_no_second_family_list():
             if isinstance(node, (ast.List, ast.Tuple, ast.Set, ast.Dict)):
                 elts = [*node.keys, *node.values] if isinstance(node, ast.Dict) else node.elts
                 hits = [e.value for e in elts if isinstance(e, ast.Constant) and e.value in names]
-                assert len(hits) <= 3, f"{path.name} lists map families {hits}: use a selection of tfa_tutorial.families"
+                assert len(hits) <= 3, f"{path.name} lists map families {hits}: use a selection of tfa_tutorial.attribution.families"
 
 
 def _fake_db(gains_by_config: dict) -> dict:
@@ -148,7 +147,7 @@ def _fake_db(gains_by_config: dict) -> dict:
 
 
 def test_recommended_family_is_the_largest_mean_gain_over_configurations():
-    from tfa_tutorial.evidence import recommended_family
+    from tfa_tutorial.evaluation.evidence import recommended_family
 
     a, b, c = "two-step · occlusion", "TFA-Cos · gradient × input", "TFA-Cos · decomposition"
     db = _fake_db({"x": {a: [0.1, 0.2], b: [0.4, 0.4], c: [0.0, 0.0]},
@@ -164,7 +163,7 @@ def test_recommended_family_is_the_largest_mean_gain_over_configurations():
 
 
 def test_the_explorer_default_is_the_recommended_map():
-    from tfa_tutorial.evidence import recommended_family
-    from tfa_tutorial.explorer_state import DEFAULT_MAP_METHOD, METHOD_FAMILIES
+    from tfa_tutorial.evaluation.evidence import recommended_family
+    from tfa_tutorial.explorer.settings import DEFAULT_MAP_METHOD, METHOD_FAMILIES
 
     assert METHOD_FAMILIES[DEFAULT_MAP_METHOD].name == recommended_family()

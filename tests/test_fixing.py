@@ -4,28 +4,23 @@ from __future__ import annotations
 
 import pytest
 import torch
+from tiny_models import loop_grads, make_model
 
-from tfa_tutorial.data import ImageDataset
-from tfa_tutorial.experiment import ShortcutExperiment
-from tfa_tutorial.fixing import (
-    STRATEGIES,
+from tfa_tutorial.data.datasets import ImageDataset
+from tfa_tutorial.data.patches import PatchSpec, inject_patch, patch_all
+from tfa_tutorial.fixing.flagging import flag_harmful, harmful_examples, harmful_maps
+from tfa_tutorial.fixing.repair import (
     fill_values,
-    fix_and_retrain,
-    flag_harmful,
-    harmful_examples,
-    harmful_maps,
     mask_overlap,
-    modify_training_set,
     random_indices,
     remove_examples,
     repair_examples,
     repair_maps,
     repair_masks,
 )
-from tfa_tutorial.patches import PatchSpec, inject_patch, patch_all
-from tfa_tutorial.training import shortcut_report
-
-from tiny_models import loop_grads, make_model
+from tfa_tutorial.fixing.retrain import STRATEGIES, fix_and_retrain, modify_training_set
+from tfa_tutorial.training.experiment import ShortcutExperiment
+from tfa_tutorial.training.train import shortcut_report
 
 SPEC = PatchSpec(size=3, value=1.0, location=(0, 0), target_class=0, prevalence=0.5)
 CLASSES = ("a", "b", "c", "d")

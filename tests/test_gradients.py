@@ -1,10 +1,14 @@
 import pytest
 import torch
+from tiny_models import loop_grads, make_data, make_model
 
 import tfa_tutorial as T
-from tfa_tutorial.gradients import auto_chunk_size, flatten_grads, select_params
-from tfa_tutorial.models import count_parameters
-from tiny_models import loop_grads, make_data, make_model
+from tfa_tutorial.attribution.gradients import (
+    auto_chunk_size,
+    flatten_grads,
+    select_params,
+)
+from tfa_tutorial.training.models import count_parameters
 
 
 @pytest.mark.parametrize("norm", ["batch", "group"])
@@ -102,7 +106,7 @@ def test_batched_engine_declines_or_matches_on_unusual_models(case, cin):
 
 
 def test_batched_engine_equals_vmap_path():
-    from tfa_tutorial.gradients import grads_fn
+    from tfa_tutorial.attribution.gradients import grads_fn
 
     for norm in ("batch", "group"):
         m = make_model(norm)

@@ -3,10 +3,10 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_models import make_data, make_model
 
 import tfa_tutorial as T
-from tfa_tutorial.metrics import average_precision
-from tiny_models import make_data, make_model
+from tfa_tutorial.evaluation.metrics import average_precision
 
 
 def brute_force_ap(scores, labels):

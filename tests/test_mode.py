@@ -13,8 +13,8 @@ import pytest
 import torch
 
 import tfa_tutorial as T
-from tfa_tutorial import mode
-from tfa_tutorial.experiment import experiment_settings
+from tfa_tutorial.core import mode
+from tfa_tutorial.training.experiment import experiment_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -128,7 +128,7 @@ def test_a_fresh_process_follows_the_rule(tmp_path):
 
 
 def test_binder_and_make_do_not_set_the_mode():
-    """The rule lives in tfa_tutorial/mode.py only: make lab / make notebooks / Binder do not set
+    """The rule lives in tfa_tutorial/core/mode.py only: make lab / make notebooks / Binder do not set
     TFA_FAST (make test's nbval stage forces fast mode because the stored outputs are fast-mode)."""
     assert "TFA_FAST" not in "\n".join(ln for ln in (ROOT / "binder/start").read_text().splitlines()
                                        if not ln.lstrip().startswith("#"))

@@ -14,12 +14,11 @@ Background images are noise in [0, 0.5]; half carry a white 4×4 patch at (1, 1)
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_models import make_model
 from torch import nn
 
-from tfa_tutorial import neural_features as NF
-from tfa_tutorial.models import ResNet9, SmallCNN, SoftmaxRegression
-
-from tiny_models import make_model
+from tfa_tutorial.attribution import neural_features as NF
+from tfa_tutorial.training.models import ResNet9, SmallCNN, SoftmaxRegression
 
 H = 12
 PATCH = (slice(1, 5), slice(1, 5))

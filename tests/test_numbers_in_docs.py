@@ -7,7 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tfa_tutorial.evidence import aggregate_seeds, format_mean_sd, load_results, localisation_over_seeds
+from tfa_tutorial.evaluation.evidence import (
+    aggregate_seeds,
+    format_mean_sd,
+    load_results,
+    localisation_over_seeds,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ["README.md", "docs/teachers_guide.md"]

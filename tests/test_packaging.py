@@ -213,7 +213,7 @@ def binder_start_problems(text: str) -> list[str]:
     problems = script_problems(text, "binder/start")
     code = _code_lines(text)
     if any(re.search(r"\bTFA_FAST=", ln) for ln in code):
-        problems.append("binder/start: sets TFA_FAST; the mode rule lives in tfa_tutorial/mode.py only")
+        problems.append("binder/start: sets TFA_FAST; the mode rule lives in tfa_tutorial/core/mode.py only")
     if not code or code[-1] != 'exec "$@"':
         problems.append('binder/start: must end with exec "$@"')
     return problems

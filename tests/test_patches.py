@@ -6,8 +6,8 @@ import json
 import pytest
 import torch
 
-from tfa_tutorial.data import ImageDataset
-from tfa_tutorial.patches import (
+from tfa_tutorial.data.datasets import ImageDataset
+from tfa_tutorial.data.patches import (
     PRESETS,
     PatchedDataset,
     PatchSpec,

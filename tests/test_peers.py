@@ -2,10 +2,10 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_models import make_data, make_model
 
 import tfa_tutorial as T
-from tfa_tutorial.baselines import last_feature_layer
-from tiny_models import make_data, make_model
+from tfa_tutorial.attribution.baselines import last_feature_layer
 
 captum = pytest.importorskip("captum")
 from captum.attr import LayerAttribution, LayerGradCam, Saliency  # noqa: E402

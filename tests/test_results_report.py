@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tfa_tutorial.evidence import EVIDENCE_FAMILIES
+from tfa_tutorial.evaluation.evidence import EVIDENCE_FAMILIES
 
 ROOT = Path(__file__).resolve().parents[1]
 

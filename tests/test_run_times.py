@@ -11,8 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from tfa_tutorial import run_times as rt
-from tfa_tutorial.course_plan import COURSE, course_plan_markdown, reading_estimate
+from tfa_tutorial.teaching import run_times as rt
+from tfa_tutorial.teaching.course_plan import (
+    COURSE,
+    course_plan_markdown,
+    reading_estimate,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_STEMS = sorted(p.stem for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.py"))

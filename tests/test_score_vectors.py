@@ -2,11 +2,15 @@
 per-example autograd loops (float64)."""
 import pytest
 import torch
+from tiny_models import loop_grads, make_data, make_model
 
 import tfa_tutorial as T
-from tfa_tutorial.score_vectors import class_mean_gradient, score_vector, vector_score_fn, vector_scores
-
-from tiny_models import loop_grads, make_data, make_model
+from tfa_tutorial.attribution.score_vectors import (
+    class_mean_gradient,
+    score_vector,
+    vector_score_fn,
+    vector_scores,
+)
 
 
 def _cos(a, b):

@@ -1,11 +1,11 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_models import loop_grads, make_data, make_model
 
 import tfa_tutorial as T
-from tfa_tutorial.index import RandomProjection
-from tfa_tutorial.scores import gradient_scores
-from tiny_models import loop_grads, make_data, make_model
+from tfa_tutorial.attribution.index import RandomProjection
+from tfa_tutorial.attribution.scores import gradient_scores
 
 
 def naive_scores(m, xtr, ytr, xte, yte):

@@ -2,13 +2,12 @@
 scores exactly 0; a map that copies the test image's patch scores exactly 1)."""
 import pytest
 import torch
-
-from tfa_tutorial.data import ImageDataset
-from tfa_tutorial.evidence import specificity_evidence
-from tfa_tutorial.patches import PatchSpec, checkerboard, patch_mask
-from tfa_tutorial.specificity import TwoPatchExperiment, two_patch_data
-
 from tiny_models import make_model
+
+from tfa_tutorial.data.datasets import ImageDataset
+from tfa_tutorial.data.patches import PatchSpec, checkerboard, patch_mask
+from tfa_tutorial.evaluation.evidence import specificity_evidence
+from tfa_tutorial.evaluation.specificity import TwoPatchExperiment, two_patch_data
 
 A = PatchSpec(size=3, value=1.0, location=(0, 0), target_class=0)
 B = PatchSpec(pattern=checkerboard(3), location=(5, 5), target_class=0)

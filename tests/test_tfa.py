@@ -1,9 +1,9 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_models import make_data, make_model
 
 import tfa_tutorial as T
-from tiny_models import make_data, make_model
 
 
 def cosine(a, b):

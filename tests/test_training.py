@@ -13,10 +13,10 @@ import pytest
 import torch
 from torch import nn
 
-from tfa_tutorial.data import ImageDataset
-from tfa_tutorial.models import SmallCNN
-from tfa_tutorial.patches import PatchSpec, inject_patch
-from tfa_tutorial.training import (
+from tfa_tutorial.data.datasets import ImageDataset
+from tfa_tutorial.data.patches import PatchSpec, inject_patch
+from tfa_tutorial.training.models import SmallCNN
+from tfa_tutorial.training.train import (
     accuracy,
     config_hash,
     get_device,
@@ -240,8 +240,8 @@ def test_prevalence_sweep_with_cache(tmp_path):
 
 @pytest.mark.slow
 def test_real_fashion_mnist_shortcut():
-    from tfa_tutorial.data import load_fashion_mnist, subsample
-    from tfa_tutorial.patches import PRESETS
+    from tfa_tutorial.data.datasets import load_fashion_mnist, subsample
+    from tfa_tutorial.data.patches import PRESETS
 
     try:
         train, test = load_fashion_mnist("train", download=False), load_fashion_mnist("test", download=False)

@@ -7,39 +7,58 @@
 
 Data flows one way: data → patches → models/training → gradients → scores → maps → metrics;
 plots and widgets sit on top. :data:`__all__` is the public API, grouped by the course's steps;
-everything else is reachable through its module (``tfa_tutorial.gradients.auto_chunk_size``, ...).
+everything else is reachable through its module (``tfa_tutorial.attribution.gradients.auto_chunk_size``, ...).
 """
-from .claims import Claims
-from .closed_forms import softmax_regression_grad_cos, softmax_regression_tfa
-from .data import DataNotFoundError, ImageDataset, load_cifar10, load_fashion_mnist
-from .attribution_methods import attribute
-from .baselines import grad_cam, random_map, saliency, smoothgrad, two_step_baseline
-from .cache import CheckpointError
-from .decomposition import decompose_score
-from .evidence import localisation_evidence, recommended_family, retrieval_evidence
-from .experiment import ShortcutExperiment, shortcut_experiment
-from .families import FAMILIES, PairContext
-from .fixing import fix_and_retrain, flag_harmful
-from .gradients import per_sample_grads
-from .index import GradientIndex
-from .metrics import (
+from .attribution.baselines import (
+    grad_cam,
+    random_map,
+    saliency,
+    smoothgrad,
+    two_step_baseline,
+)
+from .attribution.closed_forms import (
+    softmax_regression_grad_cos,
+    softmax_regression_tfa,
+)
+from .attribution.decomposition import decompose_score
+from .attribution.families import FAMILIES, PairContext
+from .attribution.gradients import per_sample_grads
+from .attribution.index import GradientIndex
+from .attribution.methods import attribute
+from .attribution.neural_features import (
+    activation_maps,
+    class_contributions,
+    top_neurons,
+)
+from .attribution.reduction import reduce_map
+from .attribution.score_vectors import score_vector
+from .attribution.scores import grad_cos, grad_cos_and_dot, grad_dot
+from .attribution.tfa import tda_score_fn, tfa_map, tfa_maps
+from .core.cache import CheckpointError
+from .core.mode import describe_mode, fast_mode, set_fast_mode
+from .core.validation import NonFiniteError
+from .data.cifar10 import load_cifar10
+from .data.datasets import DataNotFoundError, ImageDataset, load_fashion_mnist
+from .data.patches import PRESETS, PatchSpec, inject_patch, patch_all
+from .evaluation.evidence import (
+    localisation_evidence,
+    recommended_family,
+    retrieval_evidence,
+)
+from .evaluation.metrics import (
     one_step_test,
     pointing_game,
     relevance_mass_accuracy,
     relevance_rank_accuracy,
     shortcut_detection_auprc,
 )
-from .mode import describe_mode, fast_mode, set_fast_mode
-from .models import ResNet9, SmallCNN, SoftmaxRegression
-from .neural_features import activation_maps, class_contributions, top_neurons
-from .patches import PRESETS, PatchSpec, inject_patch, patch_all
-from .reduction import reduce_map
-from .run_times import notebook_header
-from .score_vectors import score_vector
-from .scores import grad_cos, grad_cos_and_dot, grad_dot
-from .tfa import tda_score_fn, tfa_map, tfa_maps
-from .training import predict, shortcut_report, train_model
-from .validation import NonFiniteError
+from .fixing.flagging import flag_harmful
+from .fixing.retrain import fix_and_retrain
+from .teaching.claims import Claims
+from .teaching.run_times import notebook_header
+from .training.experiment import ShortcutExperiment, shortcut_experiment
+from .training.models import ResNet9, SmallCNN, SoftmaxRegression
+from .training.train import predict, shortcut_report, train_model
 
 __all__ = [
     # running the course
@@ -73,11 +92,11 @@ __version__ = "0.1.0"
 def __getattr__(name):
     """``T.ExplorerState`` and ``T.explore`` import the explorer only when first used."""
     if name == "ExplorerState":
-        from .explorer_state import ExplorerState
+        from .explorer.state import ExplorerState
 
         return ExplorerState
     if name == "explore":
-        from .explorer import explore
+        from .explorer.view import explore
 
         return explore
     raise AttributeError(f"module 'tfa_tutorial' has no attribute {name!r}")

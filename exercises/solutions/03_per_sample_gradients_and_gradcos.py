@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 import tfa_tutorial as T
 from tfa_tutorial.exercises import check
-from tfa_tutorial.experiment import shortcut_experiment
+from tfa_tutorial.training.experiment import shortcut_experiment
 
 torch.manual_seed(0)
 exp = shortcut_experiment(seed=0)  # cached models (trained here if the cache is empty)

@@ -35,10 +35,10 @@ import matplotlib.pyplot as plt
 import torch
 
 import tfa_tutorial as T
-from tfa_tutorial import neural_features as NF
+from tfa_tutorial.attribution import neural_features as NF
 from tfa_tutorial.exercises import check
-from tfa_tutorial.experiment import shortcut_experiment
-from tfa_tutorial.plots import show_map
+from tfa_tutorial.training.experiment import shortcut_experiment
+from tfa_tutorial.teaching.plots import show_map
 
 torch.manual_seed(0)
 exp = shortcut_experiment(seed=0)

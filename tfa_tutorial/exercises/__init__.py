@@ -20,10 +20,10 @@ a new notebook's exercises go in a new ``nbNN_topic.py`` module (a ``ChecksNN`` 
 """
 from __future__ import annotations
 
-from .base import CheckResult, Checker, Tally, is_answered
+from .base import Checker, CheckResult, Tally, is_answered
 from .nb00_start_here import Checks00
-from .nb01_patch_injection import Checks01, EX01_PATCH
-from .nb02_shortcut_training import Checks02, EX02_SWEEP
+from .nb01_patch_injection import EX01_PATCH, Checks01
+from .nb02_shortcut_training import EX02_SWEEP, Checks02
 from .nb03_per_sample_gradients import Checks03
 from .nb04_training_feature_attribution import Checks04
 from .nb05_interactive_explorer import Checks05

@@ -1,8 +1,8 @@
 """Checkers of the exercises for notebook 00 (start here); see :mod:`tfa_tutorial.exercises`."""
 from __future__ import annotations
 
-from ..data import ImageDataset
-from ..patches import PRESETS, PatchSpec, inject_patch, patch_mask
+from ..data.datasets import ImageDataset
+from ..data.patches import PRESETS, PatchSpec, inject_patch, patch_mask
 from .base import Checker, CheckResult, _as_float, _as_int, _close
 
 __all__ = ["Checks00"]

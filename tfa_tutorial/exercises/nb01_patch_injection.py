@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from ..data import ImageDataset
-from ..patches import PatchedDataset
+from ..data.datasets import ImageDataset
+from ..data.patches import PatchedDataset
 from .base import Checker, CheckResult, _as_int, _close
 
 __all__ = ["Checks01", "EX01_PATCH"]

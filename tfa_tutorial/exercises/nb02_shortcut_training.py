@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from ..data import ImageDataset, load_fashion_mnist, subsample
-from ..models import SmallCNN
-from ..patches import PatchSpec, apply_patch
-from ..training import predict, prevalence_sweep, shortcut_report
+from ..data.datasets import ImageDataset, load_fashion_mnist, subsample
+from ..data.patches import PatchSpec, apply_patch
+from ..training.models import SmallCNN
+from ..training.train import predict, prevalence_sweep, shortcut_report
 from .base import Checker, CheckResult, _as_bool, _as_float, _as_int, _close
 
 __all__ = ["Checks02", "EX02_SWEEP"]

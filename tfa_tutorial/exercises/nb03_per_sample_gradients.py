@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from ..gradients import per_sample_grads
-from ..patches import PatchedDataset
-from ..scores import grad_cos, grad_cos_and_dot
+from ..attribution.gradients import per_sample_grads
+from ..attribution.scores import grad_cos, grad_cos_and_dot
+from ..data.patches import PatchedDataset
 from .base import Checker, CheckResult, _as_float, _as_int, _close
 
 __all__ = ["Checks03"]

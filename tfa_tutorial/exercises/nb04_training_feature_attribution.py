@@ -4,9 +4,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..metrics import relevance_mass_accuracy
-from ..reduction import reduce_map
-from ..scores import grad_cos
+from ..attribution.reduction import reduce_map
+from ..attribution.scores import grad_cos
+from ..evaluation.metrics import relevance_mass_accuracy
 from .base import Checker, CheckResult, _as_bool, _as_float, _close
 
 __all__ = ["Checks04"]

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import torch
 
-from ..data import ImageDataset
-from ..scores import grad_cos
+from ..attribution.scores import grad_cos
+from ..data.datasets import ImageDataset
 from .base import Checker, CheckResult, _as_float, _as_int, _close
 
 __all__ = ["Checks05"]

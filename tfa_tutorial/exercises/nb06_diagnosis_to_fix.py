@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import torch
 
-from ..fixing import mask_overlap
-from ..metrics import one_step_test
-from ..patches import PatchedDataset
-from ..scores import grad_cos
+from ..attribution.scores import grad_cos
+from ..data.patches import PatchedDataset
+from ..evaluation.metrics import one_step_test
+from ..fixing.repair import mask_overlap
 from .base import Checker, CheckResult, _as_bool, _as_float, _close
 
 __all__ = ["Checks06"]
@@ -58,7 +58,7 @@ class Checks06(Checker):
 
     def ex06_repair_coverage(self, answer, repair: torch.Tensor, truth: torch.Tensor) -> CheckResult:
         """``{"coverage": ..., "iou": ...}`` of repair masks ``[F, H, W]`` against the true patch masks
-        ``[F, H, W]`` by hand, against :func:`~tfa_tutorial.fixing.mask_overlap` (only images that
+        ``[F, H, W]`` by hand, against :func:`~tfa_tutorial.fixing.retrain.mask_overlap` (only images that
         carry the patch count)."""
         name = "ex06_repair_coverage"
         if (unanswered := self._unanswered(name, answer)) is not None:
@@ -99,7 +99,7 @@ class Checks06(Checker):
         """The one-step insertion test by hand: keep the top-``k`` pixels of each training image by
         ``maps`` ``[B, H, W]`` (the rest 0), one SGD step on the mean training loss, and
         ΔL = L_test(θ') − L_test(θ); ``beats_random``: is ΔL lower than with k random pixels? Against
-        :func:`~tfa_tutorial.metrics.one_step_test`."""
+        :func:`~tfa_tutorial.evaluation.metrics.one_step_test`."""
         name = "ex06_insertion"
         if (unanswered := self._unanswered(name, (delta, beats_random))) is not None:
             return unanswered

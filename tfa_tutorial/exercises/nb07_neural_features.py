@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import neural_features as NF
+from ..attribution import neural_features as NF
 from .base import Checker, CheckResult, _as_float, _as_int, _close
 
 __all__ = ["Checks07"]
@@ -15,7 +15,7 @@ class Checks07(Checker):
     def ex07_top_contributor(self, answer, model, x: torch.Tensor, target: int) -> CheckResult:
         """``{"contributions": [F], "neuron": int}``: W[target, c] · h_c(x) for every penultimate
         neuron c of one image ``x`` ``[C, H, W]`` by hand, and the neuron that contributes most,
-        against :func:`~tfa_tutorial.neural_features.class_contributions`."""
+        against :func:`~tfa_tutorial.attribution.neural_features.class_contributions`."""
         name = "ex07_top_contributor"
         if (unanswered := self._unanswered(name, answer)) is not None:
             return unanswered
@@ -63,7 +63,7 @@ class Checks07(Checker):
         """``{"score": ..., "chance": ...}`` of one neuron by hand: over its ``m`` top-activating
         ``images``, the mean share of its (normalised) activation-map mass inside ``masks``
         ``[N, H, W]``, and the mean mask area over the same images; against
-        :func:`~tfa_tutorial.neural_features.spuriousness`."""
+        :func:`~tfa_tutorial.attribution.neural_features.spuriousness`."""
         name = "ex07_spuriousness"
         if (unanswered := self._unanswered(name, answer)) is not None:
             return unanswered
@@ -104,7 +104,7 @@ class Checks07(Checker):
         """``{"spurious": ..., "random": ...}``: the share of ``images`` predicted as ``target`` after
         Gaussian noise x + σ ε ⊙ m (one draw, ``seed``) inside ``masks`` ``[N, H, W]``, and inside the
         equal-mass random control ``NF.random_mask_like(masks, random_seed)``; against
-        :func:`~tfa_tutorial.neural_features.mask_sensitivity`."""
+        :func:`~tfa_tutorial.attribution.neural_features.mask_sensitivity`."""
         name = "ex07_random_mask_control"
         if (unanswered := self._unanswered(name, rates)) is not None:
             return unanswered

@@ -1,0 +1,10 @@
+"""04 · How maps are tested.
+
+Modules (import from them directly; the course's public API is ``tfa_tutorial.__all__``):
+
+- ``metrics``       localisation, retrieval and one-step metrics
+- ``pairs``         which (test, training) pairs are measured; tables
+- ``evidence``      the localisation and retrieval protocol with controls; stored results
+- ``specificity``   the two-patch test-specificity experiment
+- ``faithfulness``  one-step insertion/deletion curves
+"""

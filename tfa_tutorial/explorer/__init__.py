@@ -1,0 +1,13 @@
+"""05 · The interactive explorer of harmful training regions.
+
+Modules (import from them directly; the course's public API is ``tfa_tutorial.__all__``):
+
+- ``settings``     the explorer's settings and map menu
+- ``state``        ExplorerState: state and logic, no widgets
+- ``index_store``  the gradient index and its disk cache
+- ``maps``         scores and maps the explorer shows
+- ``results``      what the explorer returns
+- ``neural``       the neural-feature view
+- ``render``       PNG tiles, legends, the static figure
+- ``view``         the thin ipywidgets view
+"""
