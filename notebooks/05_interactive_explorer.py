@@ -339,7 +339,7 @@ for method in COMPARED:
     shortcut_mass, clean_mass = [], []
     for q, i in pairs:
         s_q = state.result(test_index=q, maps=False).settings
-        shortcut_mass.append(positive_mass(state.tfa_map(i, s_q), i))
+        shortcut_mass.append(positive_mass(state.training_map(i, s_q), i))
         clean_mass.append(positive_mass(clean_model_map(method, q, i, s_q), i))
     live[method] = {"mass": statistics.mean(shortcut_mass), "clean": statistics.mean(clean_mass)}
     live[method]["gain"] = live[method]["mass"] - live[method]["clean"]
@@ -358,7 +358,7 @@ for row, model_name in enumerate(("shortcut model", "clean model")):
                mask=exp.train.masks[i0])
     axes[row, 0].set_ylabel(model_name, fontsize=9)
     for ax, method in zip(axes[row, 1:], COMPARED):
-        m = state.tfa_map(i0, s0, method=method) if row == 0 else clean_model_map(method, q0, i0, s0)
+        m = state.training_map(i0, s0, method=method) if row == 0 else clean_model_map(method, q0, i0, s0)
         show_map(ax, T.reduce_map(m, "signed"), exp.train.images[i0], MAP_METHODS[method].split(" (")[0],
                  mask=exp.train.masks[i0])
 fig.suptitle(f"one proponent of flipped test image #{q0}: top the shortcut model, bottom the clean model "
@@ -395,7 +395,7 @@ def corr(a, b):
 maps_by_train = {}
 for q, i in pairs:
     s_q = state.result(test_index=q, maps=False).settings
-    maps_by_train.setdefault(i, []).append(state.tfa_map(i, s_q, method="decomposition"))
+    maps_by_train.setdefault(i, []).append(state.training_map(i, s_q, method="decomposition"))
 corr_self = [corr(m, self_map(i)) for i, ms in maps_by_train.items() for m in ms]
 corr_cross = [corr(ms[0], ms[1]) for ms in maps_by_train.values() if len(ms) > 1]
 print(f"correlation of the decomposition with the training image's own-gradient map: median "
@@ -475,7 +475,7 @@ for it in r_j.proponents + r_j.opponents:
 i0 = r_j.proponents[0].index
 maps_before = state.stats["maps"]
 other = next(q for q in state.flipped if q != j)
-same_map = torch.equal(state.tfa_map(i0, state.result(test_index=other, maps=False).settings), r_j.proponents[0].map)
+same_map = torch.equal(state.training_map(i0, state.result(test_index=other, maps=False).settings), r_j.proponents[0].map)
 reused = same_map and state.stats["maps"] == maps_before
 r_dec = state.result(test_index=j, method="decomposition")
 v_j = T.score_vector(exp.model, exp.patched_test.images[j], "cos", test_target=r_dec.test.target)
@@ -486,7 +486,7 @@ for it in r_dec.proponents + r_dec.opponents:
     dec_err = max(dec_err, float((it.map - direct).abs().max()))
     sum_err = max(sum_err, abs(float(it.map.sum()) - it.score))
 s_paper = state.result(test_index=j, method="gradient", maps=False).settings
-paper_err = float((state.tfa_map(i0, s_paper) - T.tfa_maps(
+paper_err = float((state.training_map(i0, s_paper) - T.tfa_maps(
     exp.model, exp.train.images[i0 : i0 + 1], exp.train.labels[i0 : i0 + 1], exp.patched_test.images[j],
     n_samples=s_paper.n_samples, noise=s_paper.noise, seed=state.seed + i0)[0]).abs().max())
 refused = state.set(test_index=10**6)

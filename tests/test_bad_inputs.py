@@ -29,11 +29,11 @@ from tfa_tutorial.attribution.neural_features import (
     class_contributions,
     mask_sensitivity,
     noise_in_mask,
-    normalize_maps,
+    minmax_maps,
     top_activating,
     top_neurons,
 )
-from tfa_tutorial.attribution.scores import normalize_rows, resolve_test_targets
+from tfa_tutorial.attribution.scores import unit_rows, resolve_test_targets
 from tfa_tutorial.core.cache import (
     CheckpointError,
     cache_dir,
@@ -149,7 +149,7 @@ CASES = [
      NonFiniteError, r"classifier.weight.*NaN.*Retrain"),
     ("grad_dot: NaN weights, predicted labels", lambda: T.grad_dot(nan_model(), X, Y, XT),
      NonFiniteError, r"classifier.weight"),
-    ("normalize_rows: NaN row is not zeroed", lambda: normalize_rows(torch.tensor([[1.0, 2.0], [float("nan"), 0.0]])),
+    ("unit_rows: NaN row is not zeroed", lambda: unit_rows(torch.tensor([[1.0, 2.0], [float("nan"), 0.0]])),
      NonFiniteError, r"gradient rows contains 1 non-finite"),
     ("predict: NaN weights", lambda: predict(nan_model(), X),
      NonFiniteError, r"logits contains .* non-finite"),
@@ -255,7 +255,7 @@ CASES = [
      ValueError, r"k must be a whole number ≥ 1, got 2.5"),
     ("top_activating: m 0", lambda: top_activating(torch.rand(3, 5), 1, m=0),
      ValueError, r"m must be a whole number ≥ 1, got 0"),
-    ("normalize_maps: NaN map is not zeroed", lambda: normalize_maps(with_nan(MAPS, (0, 4, 4))),
+    ("minmax_maps: NaN map is not zeroed", lambda: minmax_maps(with_nan(MAPS, (0, 4, 4))),
      NonFiniteError, r"maps contains 1 non-finite"),
     ("class_contributions: NaN activations", lambda: class_contributions(MODEL, X, 0, activations=with_nan(torch.rand(6, 8), (2, 3))),
      NonFiniteError, r"activations contains 1 non-finite .*index \(2, 3\)"),
@@ -307,9 +307,9 @@ CASES = [
     ("TFA_DATA_DIR pointing nowhere", lambda: _load_with_bad_data_dir(),
      DataNotFoundError, r"\$TFA_DATA_DIR is set to .*nowhere.*does not exist.*unset it"),
     # ---- the explorer
-    ("explorer: tfa_map(99)", lambda: explorer().tfa_map(99),
+    ("explorer: training_map(99)", lambda: explorer().training_map(99),
      ValueError, r"training index 99 is out of range: there are 6 training images \(0–5\)"),
-    ("explorer: tfa_map(-1)", lambda: explorer().tfa_map(-1),
+    ("explorer: training_map(-1)", lambda: explorer().training_map(-1),
      ValueError, r"training index -1 is out of range"),
     ("explorer: two_step_map(99)", lambda: explorer().two_step_map(99),
      ValueError, r"training index 99 is out of range"),
@@ -439,7 +439,7 @@ def test_explorer_accepts_numpy_integer_indices():
     r = state.result(maps=False, test_index=np.int64(1), selected=None)
     assert r.test.index == 1 and r.ok
     assert state.describe_test(np.int64(0)).startswith("#0 ")
-    assert state.tfa_map(np.int64(3), method="gradient", n_samples=0).shape == (1, 8, 8)
+    assert state.training_map(np.int64(3), method="gradient", n_samples=0).shape == (1, 8, 8)
 
 
 def test_explorer_rebuilds_an_index_cache_of_the_wrong_width(tmp_path):

@@ -48,7 +48,7 @@ def test_sums_to_grad_dot_and_grad_cos(norm, mapping, builder):
     xq, yq = make_data(1, seed=7)
     G = loop_grads(model, x, y)
     gq = loop_grads(model, xq, yq)[0]
-    dot = decompose_score(model, x, y, gq, normalize_train=False, mapping=mapping)
+    dot = decompose_score(model, x, y, gq, divide_by_train_norm=False, mapping=mapping)
     torch.testing.assert_close(dot.scores, G @ gq, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(dot.maps.sum((1, 2, 3)), G @ gq, rtol=1e-10, atol=1e-12)
     v = score_vector(model, xq[0], "cos", test_target=yq[0])
@@ -66,7 +66,7 @@ def test_each_layer_equals_its_parameters_part():
     xq, yq = make_data(1, seed=3)
     gq = loop_grads(model, xq, yq)[0]
     for prefix in ["features.0.0", "features.0.1", "features.2", "classifier"]:
-        d = decompose_score(model, x, y, gq, normalize_train=False, layers=prefix)
+        d = decompose_score(model, x, y, gq, divide_by_train_norm=False, layers=prefix)
         names = [n for n, _ in model.named_parameters()]
         sel = [n for n in names if n.startswith(prefix + ".")]
         Gs = loop_grads(model, x, y, params=sel)
@@ -92,7 +92,7 @@ def test_first_layer_weight_term_is_local():
     x[:, :, 1:3, 1:3] = torch.rand(2, 1, 2, 2, dtype=torch.float64) * 0.5 + 0.5  # in [0.5, 1]
     y = torch.tensor([0, 1])
     gq = loop_grads(model, *make_data(1, seed=5))[0]
-    d = decompose_score(model, x, y, gq, normalize_train=False, layers="features.0.0", mapping="nearest")
+    d = decompose_score(model, x, y, gq, divide_by_train_norm=False, layers="features.0.0", mapping="nearest")
     grid = d.grids["features.0.0"]
     support = torch.zeros(8, 8, dtype=torch.bool)
     support[0:4, 0:4] = True  # the block dilated by the 3×3 kernel

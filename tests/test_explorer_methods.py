@@ -85,7 +85,7 @@ def test_decomposition_map_is_decompose_score_and_sums_to_the_shown_score(data, 
     for item in r.proponents + r.opponents:
         i = item.index
         direct = T.decompose_score(data.model, data.x[i : i + 1], data.y[i : i + 1], v,
-                                   normalize_train=score == "cos", mapping="rf")
+                                   divide_by_train_norm=score == "cos", mapping="rf")
         torch.testing.assert_close(item.map, direct.maps[0], rtol=1e-10, atol=1e-12)
         # exact: the map sums to the score the explorer shows for this image, and to autograd's
         assert float(item.map.sum()) == pytest.approx(item.score, rel=1e-8, abs=1e-10)
@@ -105,7 +105,7 @@ def test_gradient_x_input_is_input_times_the_raw_gradient(data):
     r = st.result()
     for item in r.proponents + r.opponents:
         i = item.index
-        raw = st.tfa_map(i, method="gradient", n_samples=0)
+        raw = st.training_map(i, method="gradient", n_samples=0)
         torch.testing.assert_close(item.map, data.x[i] * raw)
         # and the raw gradient is the package's TFA map (independent code path)
         ref = T.tfa_maps(data.model, data.x[i : i + 1], data.y[i : i + 1], data.xt_patched[0], n_samples=0)[0]
@@ -163,7 +163,7 @@ def test_unknown_method_gives_a_message_and_keeps_the_settings(data):
         st.update(method=None)
     assert st.settings == before
     with pytest.raises(ValueError, match="unknown map method"):
-        st.tfa_map(0, method="occlusion")
+        st.training_map(0, method="occlusion")
 
 
 def test_decomposition_needs_all_parameters(data):
@@ -245,7 +245,7 @@ def test_default_is_two_step_occlusion_equal_to_the_direct_baseline(data):
         torch.testing.assert_close(item.shown, T.reduce_map(item.map, "signed"))
     # it is not a TFA map: the gradient TFA map of the same image differs
     i = r.proponents[0].index
-    assert not torch.allclose(r.proponents[0].map, st.tfa_map(i, method="gradient"))
+    assert not torch.allclose(r.proponents[0].map, st.training_map(i, method="gradient"))
     # the view starts on it, with the SmoothGrad sliders off and the own-label legend
     _ui, c = build_explorer(st)
     assert c["method"].value == "two_step_occlusion"
@@ -260,23 +260,23 @@ def test_two_step_occlusion_is_cached_by_training_index_only(data):
     st = make_state(data, method="two_step_occlusion")
     st.result()
     fixed = 7
-    m0 = st.tfa_map(fixed)
+    m0 = st.training_map(fixed)
     # another test image, the other test set, the other label and score: the same map, not recomputed
     for change in ({"test_index": 3}, {"test_set": "clean"}, {"label": "true"}, {"score": "dot"},
                    {"n_samples": 8, "noise": 0.3}):
         assert st.set(**change).ok
         before = st.stats["maps"]
-        torch.testing.assert_close(st.tfa_map(fixed), m0)
+        torch.testing.assert_close(st.training_map(fixed), m0)
         assert st.stats["maps"] == before
     st2 = make_state(data, method="two_step_occlusion")
-    st2.tfa_map(fixed)
+    st2.training_map(fixed)
     st2.set(test_index=5)
     n = st2.stats["maps"]
-    st2.tfa_map(fixed, settings=st2.settings)
+    st2.training_map(fixed, settings=st2.settings)
     assert st2.stats["maps"] == n
     # whereas a TFA map of the same training image does depend on the test image
-    a = st.tfa_map(fixed, method="gradient_x_input", settings=st._validated({"test_index": 0}))
-    b = st.tfa_map(fixed, method="gradient_x_input", settings=st._validated({"test_index": 3}))
+    a = st.training_map(fixed, method="gradient_x_input", settings=st._validated({"test_index": 0}))
+    b = st.training_map(fixed, method="gradient_x_input", settings=st._validated({"test_index": 3}))
     assert not torch.allclose(a, b)
 
 

@@ -156,7 +156,7 @@ def test_activations_and_maps_match_a_manual_forward():
 
 
 def test_constant_map_normalises_to_zero():
-    assert (NF.normalize_maps(torch.full((2, 3, 3), 0.7)) == 0).all()
+    assert (NF.minmax_maps(torch.full((2, 3, 3), 0.7)) == 0).all()
 
 
 def test_contributions_sum_to_the_logit_minus_bias():

@@ -35,5 +35,5 @@ def test_notebooks_exercises_benchmarks_and_scripts_use_only_the_public_api_thro
 
 
 def test_internals_are_not_exported():
-    for name in ("atomic_save", "cache_dir", "auto_chunk_size", "normalize_rows", "select_params"):
+    for name in ("atomic_save", "cache_dir", "auto_chunk_size", "unit_rows", "select_params"):
         assert not hasattr(T, name), name

@@ -29,7 +29,7 @@ def test_cos_and_dot_equal_grad_cos_and_grad_dot(setup):
     model, x, y, xq, yq = setup
     for kind, ref in [("cos", T.grad_cos), ("dot", T.grad_dot)]:
         v = score_vector(model, xq, kind, test_target=yq)
-        s = vector_scores(model, x, y, v, normalize_train=(kind == "cos"))
+        s = vector_scores(model, x, y, v, divide_by_train_norm=(kind == "cos"))
         torch.testing.assert_close(s, ref(model, x, y, xq[None], yq[None]), rtol=1e-10, atol=1e-12)
 
 

@@ -276,7 +276,7 @@ def decompose_score(
     train_inputs: torch.Tensor,
     train_targets: torch.Tensor,
     v: torch.Tensor,
-    normalize_train: bool = True,
+    divide_by_train_norm: bool = True,
     mapping: str = "rf",
     layers: str | list[str] | None = None,
     chunk_size: int = 64,
@@ -286,8 +286,8 @@ def decompose_score(
     Args:
         train_inputs: ``[B, C, H, W]`` training images x_i; train_targets: ``[B]`` labels y_i.
         v: ``[P]`` test vector over all trainable parameters, e.g. ĝ_j for Grad-Cos, g_j for
-            Grad-Dot (``normalize_train=False``); see :func:`tfa_tutorial.score_vector`.
-        normalize_train: divide by ‖g_i‖ (over all parameters), as Grad-Cos does.
+            Grad-Dot (``divide_by_train_norm=False``); see :func:`tfa_tutorial.score_vector`.
+        divide_by_train_norm: divide by ‖g_i‖ (over all parameters), as Grad-Cos does.
         mapping: ``"rf"`` (receptive field) or ``"nearest"`` (cells), see the module docstring.
         layers: keep only modules whose name equals or starts with one of these prefixes
             (e.g. ``"features.0"`` = the first conv block); the score is then that part of S_v.
@@ -340,7 +340,7 @@ def decompose_score(
                 grids[n].append(_contribution(m, a, d.detach(), G).detach())
     grid_t = {n: torch.cat(g) for n, g in grids.items()}
 
-    if normalize_train:
+    if divide_by_train_norm:
         norms = per_sample_grads(model, train_inputs, train_targets).norm(dim=1)
         safe = torch.where(norms > 0, norms, torch.ones_like(norms))
         scale = torch.where(norms > 0, 1.0 / safe, torch.zeros_like(norms))

@@ -27,7 +27,7 @@ from .baselines import model_output_fn, random_map
 from .decomposition import decompose_score
 from .methods import attribute
 from .score_vectors import (
-    normalizes_train,
+    divides_by_train_norm,
     score_vector,
     vector_score_fn,
     vector_scores,
@@ -74,7 +74,7 @@ class PairContext:
     def sign(self, kind: str) -> torch.Tensor:
         """``[k]`` sign of S_v for each training image (+1 where S = 0)."""
         if kind not in self._signs:
-            s = vector_scores(self.model, self.x_train, self.y_train, self.vector(kind), normalizes_train(kind))[0]
+            s = vector_scores(self.model, self.x_train, self.y_train, self.vector(kind), divides_by_train_norm(kind))[0]
             self._signs[kind] = torch.where(s < 0, -1.0, 1.0).to(self.x_train.dtype)
         return self._signs[kind]
 
@@ -125,9 +125,9 @@ class MapFamily:
             return attribute(model_output_fn(ctx.model), x, y, method=self.method, seed=ctx.seed, **self.opts)
         v = ctx.vector(self.score)
         if self.method == "decomposition":
-            maps = decompose_score(ctx.model, x, y, v, normalizes_train(self.score), **self.opts).maps
+            maps = decompose_score(ctx.model, x, y, v, divides_by_train_norm(self.score), **self.opts).maps
         else:
-            f = vector_score_fn(ctx.model, v, normalizes_train(self.score))
+            f = vector_score_fn(ctx.model, v, divides_by_train_norm(self.score))
             maps = attribute(f, x, y, method=self.method, seed=ctx.seed, **self.opts)
         return maps * ctx.sign(self.score).to(maps.device).view(-1, 1, 1, 1)
 

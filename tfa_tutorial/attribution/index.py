@@ -24,7 +24,7 @@ from torch import nn
 from ..core.streaming import chunks, with_progress
 from ..core.validation import check_inputs_targets, check_int, check_model_ready
 from .gradients import ParamSelection, auto_chunk_size, per_sample_grads, select_params
-from .scores import gradient_scores, normalize_rows, resolve_test_targets
+from .scores import gradient_scores, unit_rows, resolve_test_targets
 
 __all__ = ["RandomProjection", "GradientIndex"]
 
@@ -146,7 +146,7 @@ class GradientIndex:
         v_test, _ = self.test_vectors(test_inputs, test_targets)
         if score == "dot":
             return v_test @ self.vectors.T
-        return normalize_rows(v_test) @ normalize_rows(self.vectors).T
+        return unit_rows(v_test) @ unit_rows(self.vectors).T
 
     def error_report(self, test_inputs: torch.Tensor, test_targets=None, score: str = "cos", k: int = 10) -> dict:
         """Compare :meth:`query` with exact streaming scores on these test examples.

@@ -50,7 +50,7 @@ __all__ = [
     "find_feature_layer",
     "neural_activations",
     "activation_maps",
-    "normalize_maps",
+    "minmax_maps",
     "class_contributions",
     "top_neurons",
     "top_activating",
@@ -180,7 +180,7 @@ def neural_activations(
     return (h, torch.cat(As)) if maps else h
 
 
-def normalize_maps(maps: torch.Tensor) -> torch.Tensor:
+def minmax_maps(maps: torch.Tensor) -> torch.Tensor:
     """Min–max normalise each map ``[..., H, W]`` to [0, 1]; a constant map becomes all zeros.
     A map holding NaN or ±inf raises instead of becoming all zeros."""
     check_finite(maps, "maps")
@@ -207,7 +207,7 @@ def activation_maps(
     for i in range(0, len(images), batch_size):
         _, a = neural_activations(model, images[i:i + batch_size], layer, maps=True, batch_size=batch_size)
         m = F.interpolate(a[:, idx], size=tuple(images.shape[-2:]), mode="bilinear", align_corners=False)
-        out.append(normalize_maps(m) if normalize else m)
+        out.append(minmax_maps(m) if normalize else m)
     maps = torch.cat(out)
     return maps[:, 0] if single else maps
 

@@ -48,12 +48,12 @@ from .gradients import (
     select_params,
 )
 
-__all__ = ["VECTOR_KINDS", "class_mean_gradient", "score_vector", "vector_score_fn", "vector_scores", "normalizes_train"]
+__all__ = ["VECTOR_KINDS", "class_mean_gradient", "score_vector", "vector_score_fn", "vector_scores", "divides_by_train_norm"]
 
 VECTOR_KINDS = ("cos", "dot", "centered", "contrast", "counterfactual")
 
 
-def normalizes_train(kind: str) -> bool:
+def divides_by_train_norm(kind: str) -> bool:
     """Whether the score of ``kind`` divides by ‖g_i‖ (all but ``"dot"``)."""
     _check_kind(kind)
     return kind != "dot"
@@ -140,7 +140,7 @@ def score_vector(
     return _unit(g) - _unit(per_sample_grads(model, xc, y1, params)[0])
 
 
-def vector_score_fn(model: nn.Module, v: torch.Tensor, normalize_train: bool = True, params: ParamSelection = None):
+def vector_score_fn(model: nn.Module, v: torch.Tensor, divide_by_train_norm: bool = True, params: ParamSelection = None):
     """``fn(x[C,H,W], y[]) -> ⟨g(x, y), v⟩ / ‖g(x, y)‖`` (or without the norm), composable with
     ``torch.func`` — the scalar that TFA maps attribute to the training image's pixels.
 
@@ -159,7 +159,7 @@ def vector_score_fn(model: nn.Module, v: torch.Tensor, normalize_train: bool = T
     def fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         g = flatten_grads(g_of(theta, x.to(device), y.to(device)))
         dot = g @ v
-        return _cos_from_dot(dot, torch.linalg.vector_norm(g)) if normalize_train else dot
+        return _cos_from_dot(dot, torch.linalg.vector_norm(g)) if divide_by_train_norm else dot
 
     engine = grads_fn(model, theta)
     v_blocks = v.split([t.numel() for t in theta.values()])
@@ -175,7 +175,7 @@ def vector_score_fn(model: nn.Module, v: torch.Tensor, normalize_train: bool = T
             return None
         # dot and norm block by block: no [B, P] concatenation to build and differentiate
         dot = sum(b @ t for b, t in zip(blocks, v_blocks))
-        if normalize_train:
+        if divide_by_train_norm:
             norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(b, dim=1) for b in blocks], 1), dim=1)
             dot = _cos_from_dot(dot, norm)
         return torch.autograd.grad(dot.sum(), x)[0]  # examples are independent: row b is ∇_{x_b} S_b
@@ -191,16 +191,16 @@ def _cos_from_dot(dot: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
 
 def vector_scores(
     model: nn.Module, train_inputs: torch.Tensor, train_targets: torch.Tensor, vectors: torch.Tensor,
-    normalize_train: bool | list[bool] = True, params: ParamSelection = None, chunk_size: int = 256,
+    divide_by_train_norm: bool | list[bool] = True, params: ParamSelection = None, chunk_size: int = 256,
 ) -> torch.Tensor:
     """Scores ``[Q, N]`` = ⟨g_i, v_q⟩ / ‖g_i‖ (or without the norm) of every training example
     against each of the test vectors ``[Q, P]``, in one streaming pass over the training set.
-    ``normalize_train`` may be one bool per vector (mixing Grad-Cos-like and Grad-Dot rows)."""
+    ``divide_by_train_norm`` may be one bool per vector (mixing Grad-Cos-like and Grad-Dot rows)."""
     train_inputs, train_targets = check_inputs_targets(model, train_inputs, train_targets, "train_inputs")
     vectors = vectors if vectors.ndim == 2 else vectors[None]
-    flags = [normalize_train] * len(vectors) if isinstance(normalize_train, bool) else list(normalize_train)
+    flags = [divide_by_train_norm] * len(vectors) if isinstance(divide_by_train_norm, bool) else list(divide_by_train_norm)
     if len(flags) != len(vectors):
-        raise ValueError(f"normalize_train has {len(flags)} entries for {len(vectors)} vectors")
+        raise ValueError(f"divide_by_train_norm has {len(flags)} entries for {len(vectors)} vectors")
     norm_rows = torch.tensor(flags, dtype=torch.bool)
     out = []
     for s in range(0, len(train_inputs), chunk_size):

@@ -29,10 +29,10 @@ from .gradients import (
     select_params,
 )
 
-__all__ = ["grad_dot", "grad_cos", "grad_cos_and_dot", "gradient_scores", "normalize_rows", "resolve_test_targets"]
+__all__ = ["grad_dot", "grad_cos", "grad_cos_and_dot", "gradient_scores", "unit_rows", "resolve_test_targets"]
 
 
-def normalize_rows(g: torch.Tensor) -> torch.Tensor:
+def unit_rows(g: torch.Tensor) -> torch.Tensor:
     """Rows divided by their L2 norm; zero rows stay zero (so their cosine is 0, not NaN).
     A row holding NaN or ±inf raises :class:`~tfa_tutorial.core.validation.NonFiniteError` rather than
     becoming a zero row."""
@@ -97,7 +97,7 @@ def _stream_scores(model, train_inputs, train_targets, test_inputs, test_targets
     fn = grads_fn(model, theta)  # checks, parameter selection and engine choice: once, not per chunk
     g_test = torch.cat([fn(test_inputs[s], test_targets[s]) for s in chunks(len(test_inputs), chunk_size)])  # [Q, P]
     test_norms = g_test.norm(dim=1)
-    g_test = normalize_rows(g_test)  # Grad-Dot is recovered as cos · ‖g_i‖ · ‖g_j‖ below
+    g_test = unit_rows(g_test)  # Grad-Dot is recovered as cos · ‖g_i‖ · ‖g_j‖ below
     out = torch.empty(len(test_inputs), len(train_inputs), dtype=g_test.dtype, device=g_test.device)
     dot_out = torch.empty_like(out) if with_dot else None
     buf = torch.empty(min(chunk_size, len(train_inputs)), n_params, dtype=g_test.dtype, device=g_test.device)

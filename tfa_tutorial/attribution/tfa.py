@@ -20,7 +20,7 @@ from torch import nn
 from ..core.validation import check_inputs_targets, check_model_ready, check_one_image
 from .gradients import ParamSelection
 from .methods import attribute
-from .score_vectors import normalizes_train, score_vector, vector_score_fn
+from .score_vectors import divides_by_train_norm, score_vector, vector_score_fn
 from .scores import resolve_test_targets
 
 __all__ = ["tda_score_fn", "tfa_map", "tfa_maps"]
@@ -50,7 +50,7 @@ def tda_score_fn(
     test_target = resolve_test_targets(model, test_input, test_target)
     test_input, test_target = check_inputs_targets(model, test_input, test_target, "test_input")
     v = score_vector(model, test_input[0], score, test_target=test_target, params=params)
-    return vector_score_fn(model, v, normalizes_train(score), params)
+    return vector_score_fn(model, v, divides_by_train_norm(score), params)
 
 
 def tfa_maps(

@@ -34,7 +34,7 @@ from ..attribution.methods import attribute
 from ..attribution.reduction import reduce_map
 from ..attribution.score_vectors import (
     class_mean_gradient,
-    normalizes_train,
+    divides_by_train_norm,
     score_vector,
     vector_score_fn,
     vector_scores,
@@ -103,7 +103,7 @@ def retrieval_evidence(exp, test_idx: torch.Tensor, seed: int = 0, kinds=("cos",
     if todo:
         vecs = torch.stack([score_vector(model, xq[q], k, test_target=pred[q], true_target=true[q],
                                          class_mean=means.get(int(pred[q]))) for k in todo for q in range(Q)])
-        s = vector_scores(model, X, Y, vecs, [normalizes_train(k) for k in todo for _ in range(Q)]).cpu()
+        s = vector_scores(model, X, Y, vecs, [divides_by_train_norm(k) for k in todo for _ in range(Q)]).cpu()
         scores.update({k: s[i * Q:(i + 1) * Q] for i, k in enumerate(todo)})
     flags = exp.train.patched
     out = {RETRIEVAL_KINDS[k]: shortcut_detection_auprc(scores[k], flags) for k in kinds}
@@ -171,12 +171,12 @@ def completeness_evidence(exp, test_idx: torch.Tensor, train_idx: torch.Tensor, 
         tr = train_idx[q]
         for kind in ("cos", "dot"):
             v = score_vector(model, exp.patched_test.images[ti], kind, test_target=int(labels[q]))
-            f = vector_score_fn(model, v, normalizes_train(kind))
+            f = vector_score_fn(model, v, divides_by_train_norm(kind))
             name = "TFA-Cos" if kind == "cos" else "TFA-Dot"
             ig = attribute(f, X[tr], Y[tr], method="integrated_gradients", steps=steps)
             gaps.setdefault(f"{name} · integrated gradients ({steps} steps)", []).append(completeness_gap(f, X[tr], Y[tr], ig))
-            d = decompose_score(model, X[tr], Y[tr], v, normalizes_train(kind))
-            s = vector_scores(model, X[tr], Y[tr], v, normalizes_train(kind))[0]
+            d = decompose_score(model, X[tr], Y[tr], v, divides_by_train_norm(kind))
+            s = vector_scores(model, X[tr], Y[tr], v, divides_by_train_norm(kind))[0]
             gaps.setdefault(f"{name} · decomposition", []).append((d.maps.sum((1, 2, 3)) - s).abs() / s.abs().clamp_min(1e-12))
         f = model_output_fn(model)
         ig = attribute(f, X[tr], Y[tr], method="integrated_gradients", steps=steps)

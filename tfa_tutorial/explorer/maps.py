@@ -81,12 +81,14 @@ class MapComputation:
             return self._score_key(s, target) + (method, None, None, i)
         return self._score_key(s, target) + (method, n_samples, s.noise if n_samples else None, i)
 
-    def tfa_map(self, i: int, settings: ExplorerSettings | None = None, n_samples: int | None = None,
+    def training_map(self, i: int, settings: ExplorerSettings | None = None, n_samples: int | None = None,
                 method: str | None = None) -> torch.Tensor:
-        """Signed map ``[C, H, W]`` (``[1, H, W]`` by ``"decomposition"``) of training image
-        ``i`` for the current (or given) test image, explained label and score, by ``method``
-        (default: the setting; ``"two_step_occlusion"`` ignores the test image); for ``"gradient"`` with SmoothGrad ``n_samples`` (default: the
-        setting) and σ = ``noise``, the noise seeded by ``seed + i``. Cached."""
+        """Signed map ``[C, H, W]`` (``[1, H, W]`` by ``"decomposition"``) of training image ``i`` by
+        ``method`` — whichever map the explorer shows, a TFA map or a baseline (default: the setting,
+        i.e. the recommended map, which may not depend on the test image at all, as
+        ``"two_step_occlusion"`` does not). TFA methods explain the current (or given) test image,
+        label and score; for ``"gradient"`` SmoothGrad uses ``n_samples`` (default: the setting) and
+        σ = ``noise``, the noise seeded by ``seed + i``. Cached."""
         s = settings or self.settings
         n = s.n_samples if n_samples is None else int(n_samples)
         method = s.method if method is None else method
@@ -109,7 +111,7 @@ class MapComputation:
             if method == "two_step_occlusion":
                 m = two_step_baseline(self.model, x, y, method="occlusion", **TWO_STEP_OCCLUSION)
             elif method == "decomposition":
-                m = decompose_score(self.model, x, y, self._vector(s, target), normalize_train=s.score == "cos",
+                m = decompose_score(self.model, x, y, self._vector(s, target), divide_by_train_norm=s.score == "cos",
                                     mapping="rf").maps
             elif method == "integrated_gradients":
                 m = attribute(self._score_fn(s, target), x, y, method=method, baseline="black", steps=IG_STEPS,
