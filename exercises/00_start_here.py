@@ -26,9 +26,8 @@
 # with a hint; it never prints the answer. A folded *Solution* follows each task: try first.
 
 # %%
-from tfa_tutorial.data.datasets import load_fashion_mnist
+from tfa_tutorial import load_fashion_mnist, PRESETS
 from tfa_tutorial.exercises import check
-from tfa_tutorial.data.patches import PRESETS
 
 train = load_fashion_mnist("train")
 spec = PRESETS["tutorial"]

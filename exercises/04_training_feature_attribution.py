@@ -30,9 +30,11 @@
 import matplotlib.pyplot as plt
 import torch
 
-import tfa_tutorial as T
+from tfa_tutorial import (
+    grad_cos, reduce_map, relevance_mass_accuracy, shortcut_experiment, SoftmaxRegression, tfa_maps,
+    train_model,
+)
 from tfa_tutorial.exercises import check
-from tfa_tutorial.training.experiment import shortcut_experiment
 from tfa_tutorial.teaching.plots import map_rows
 
 torch.manual_seed(0)
@@ -42,10 +44,10 @@ train = exp.train.subset(torch.arange(2000))  # a slice keeps the exercises fast
 j = int(exp.flipped_test_indices()[0])
 x_test = exp.patched_test.images[j]
 # the test image's four best Grad-Cos training images among the patched ones of the slice
-scores = T.grad_cos(model, train.images, train.labels, x_test[None])[0]
+scores = grad_cos(model, train.images, train.labels, x_test[None])[0]
 top = scores.masked_fill(~train.patched, float("-inf")).topk(4).indices
 xs, ys, masks = train.images[top], train.labels[top], train.masks[top]
-maps = T.reduce_map(T.tfa_maps(model, xs, ys, x_test, n_samples=16, noise=0.15), "signed")  # [4, 28, 28]
+maps = reduce_map(tfa_maps(model, xs, ys, x_test, n_samples=16, noise=0.15), "signed")  # [4, 28, 28]
 chance = float(masks[0].float().mean())
 map_rows(xs, {"TFA SmoothGrad (signed)": maps}, masks=masks, first_col=x_test, first_col_title="test image",
          suptitle="The paper's TFA map on four patched training images (red +, blue −; green box = patch)")
@@ -79,8 +81,8 @@ check.ex04_mass_by_hand(mass, maps, masks)
 #
 # Gradient × input and integrated gradients multiply by the image. The patch is the brightest
 # region of a patched image, so part of their score might come from the image alone. Test that:
-# use **the patched training images of the slice themselves** as maps (`T.reduce_map(images,
-# "positive")`), score them with `T.relevance_mass_accuracy` against their masks, and report the
+# use **the patched training images of the slice themselves** as maps (`reduce_map(images,
+# "positive")`), score them with `relevance_mass_accuracy` against their masks, and report the
 # mean, and whether it beats chance. No model is involved, so this is a *prior*, not evidence.
 
 # %%
@@ -93,7 +95,7 @@ check.ex04_input_as_map(input_mass, beats_chance, images, image_masks, chance)
 # <details><summary>Solution</summary>
 #
 # ```python
-# input_mass = float(T.relevance_mass_accuracy(T.reduce_map(images, "positive"), image_masks).mean())
+# input_mass = float(relevance_mass_accuracy(reduce_map(images, "positive"), image_masks).mean())
 # beats_chance = input_mass > chance
 # print(f"input as map: {input_mass:.2f} vs chance {chance:.2f}")
 # ```
@@ -110,12 +112,12 @@ check.ex04_input_as_map(input_mass, beats_chance, images, image_masks, chance)
 # $$S_{GC}(z_i, z_j) = \cos(\delta_i, \delta_j)\cdot\cos(\tilde x_i, \tilde x_j).$$
 #
 # Compute it by hand for the pair below (`lin.linear.weight`, `lin.linear.bias`); the checker
-# compares with autograd's `T.grad_cos` on the same model.
+# compares with autograd's `grad_cos` on the same model.
 
 # %%
 torch.manual_seed(0)
-lin = T.SoftmaxRegression(28 * 28, 10).double()
-lin, _ = T.train_model(lin, (train.images.double(), train.labels), epochs=1, progress=False)
+lin = SoftmaxRegression(28 * 28, 10).double()
+lin, _ = train_model(lin, (train.images.double(), train.labels), epochs=1, progress=False)
 x_i, y_i = train.images[0].double(), int(train.labels[0])
 x_j, y_j = exp.test.images[0].double(), int(exp.test.labels[0])
 

@@ -18,7 +18,7 @@
 #
 # **What you will practise**: the two choices the explorer's controls make for you — *which label
 # is explained* (the prediction or the truth) and *which end of the ranking* you read (proponents
-# or opponents) — done by hand with `T.grad_cos`, so you can predict what the explorer will show.
+# or opponents) — done by hand with `grad_cos`, so you can predict what the explorer will show.
 #
 # **Run time:** about 30–50 s in fast mode once the models are cached (a 2,000-image training slice).
 #
@@ -29,9 +29,8 @@
 import matplotlib.pyplot as plt
 import torch
 
-import tfa_tutorial as T
+from tfa_tutorial import grad_cos, predict, shortcut_experiment
 from tfa_tutorial.exercises import check
-from tfa_tutorial.training.experiment import shortcut_experiment
 from tfa_tutorial.teaching.plots import show_image
 
 torch.manual_seed(0)
@@ -40,7 +39,7 @@ model, classes, target = exp.model, exp.classes, exp.spec.target_class
 train = exp.train.subset(torch.arange(2000))  # a slice keeps the exercises fast
 j = int(exp.flipped_test_indices()[1])
 x_test, y_true = exp.patched_test.images[j], int(exp.test.labels[j])
-pred = int(T.predict(model, x_test[None])[0])
+pred = int(predict(model, x_test[None])[0])
 print(f"test image {j}: true class {classes[y_true]}, predicted (with the patch) {classes[pred]}")
 
 # %% [markdown]
@@ -51,7 +50,7 @@ print(f"test image {j}: true class {classes[y_true]}, predicted (with the patch)
 # instead. **Predict**: among the top-10 Grad-Cos proponents, what share will be
 # T-shirts/tops (class `target`) in each case?
 #
-# **Measure**: `T.grad_cos(model, train.images, train.labels, x_test[None])` explains the
+# **Measure**: `grad_cos(model, train.images, train.labels, x_test[None])` explains the
 # prediction; pass `torch.tensor([y_true])` as the fifth argument to explain the true label.
 
 # %%
@@ -64,7 +63,7 @@ check.ex05_label_choice(shares, model, train, x_test, y_true, target)
 # ```python
 # shares = {}
 # for key, label in (("predicted", None), ("true", torch.tensor([y_true]))):
-#     s = T.grad_cos(model, train.images, train.labels, x_test[None], label)[0]
+#     s = grad_cos(model, train.images, train.labels, x_test[None], label)[0]
 #     shares[key] = float((train.labels[s.topk(10).indices] == target).float().mean())
 # print(shares)
 # ```
@@ -89,7 +88,7 @@ check.ex05_top_opponent(worst, model, train, x_test, y_true)
 # <details><summary>Solution</summary>
 #
 # ```python
-# s = T.grad_cos(model, train.images, train.labels, x_test[None], torch.tensor([y_true]))[0]
+# s = grad_cos(model, train.images, train.labels, x_test[None], torch.tensor([y_true]))[0]
 # worst = int(s.argmin())
 # ```
 #

@@ -33,9 +33,8 @@ import copy
 import matplotlib.pyplot as plt
 import torch
 
-import tfa_tutorial as T
+from tfa_tutorial import grad_cos, one_step_test, predict, random_map, reduce_map, shortcut_experiment, tfa_maps
 from tfa_tutorial.exercises import check
-from tfa_tutorial.training.experiment import shortcut_experiment
 from tfa_tutorial.fixing.repair import mask_overlap, repair_masks
 from tfa_tutorial.teaching.plots import image_grid
 
@@ -53,7 +52,7 @@ print(f"{len(train)} training images in the slice, {int(train.patched.sum())} wi
 #
 # `flag_harmful` flags the training images that support the model's shortcut errors. Do it by hand
 # on the slice: for each of the 10 flipped test images, take its **top-20 Grad-Cos proponents**
-# (`T.grad_cos(model, train.images, train.labels, x_flip)` explains the predicted label; shape
+# (`grad_cos(model, train.images, train.labels, x_flip)` explains the predicted label; shape
 # `[10, 2000]`); the flags are the **union** of those lists. Report
 #
 # - **precision**: the share of the flagged images that carry the patch (`train.patched`);
@@ -69,7 +68,7 @@ check.ex06_flag_precision(flag_stats, model, train, x_flip, top_k=20)
 # <details><summary>Solution</summary>
 #
 # ```python
-# scores = T.grad_cos(model, train.images, train.labels, x_flip)  # [10, 2000]
+# scores = grad_cos(model, train.images, train.labels, x_flip)  # [10, 2000]
 # flags = scores.topk(20, dim=1).indices.flatten().unique()
 # flag_stats = {"precision": float(train.patched[flags].float().mean()), "chance": float(train.patched.float().mean())}
 # print(f"{len(flags)} flagged; precision {flag_stats['precision']:.2f} vs chance {flag_stats['chance']:.3f}")
@@ -91,9 +90,9 @@ check.ex06_flag_precision(flag_stats, model, train, x_flip, top_k=20)
 # - **iou**: per image |R ∩ P| / |R ∪ P|, then the mean.
 
 # %%
-pro = T.grad_cos(model, train.images, train.labels, x_flip[:1])[0].topk(10).indices  # the 10 best proponents
+pro = grad_cos(model, train.images, train.labels, x_flip[:1])[0].topk(10).indices  # the 10 best proponents
 xs, ys, truth = train.images[pro], train.labels[pro], train.masks[pro]
-tfa = T.tfa_maps(model, xs, ys, x_flip[0], method="gradient_x_input", n_samples=8, noise=0.15)  # [10, 1, 28, 28]
+tfa = tfa_maps(model, xs, ys, x_flip[0], method="gradient_x_input", n_samples=8, noise=0.15)  # [10, 1, 28, 28]
 repair = repair_masks(tfa, fraction=0.2, smooth=3)  # [10, 28, 28] bool
 print(f"{int(train.patched[pro].sum())} of the 10 proponents carry the patch; {int(repair[0].sum())} pixels repaired per image")
 
@@ -121,7 +120,7 @@ check.ex06_repair_coverage(overlap, repair, truth)
 # patch is the brightest region — a prior, not an explanation).
 
 # %%
-controls = {"TFA SmoothGrad × input": repair, "random map": repair_masks(T.random_map(xs.shape, seed=0), 0.2, 3),
+controls = {"TFA SmoothGrad × input": repair, "random map": repair_masks(random_map(xs.shape, seed=0), 0.2, 3),
             "the image itself": repair_masks(xs, 0.2, 3)}
 for name, m in controls.items():
     o = mask_overlap(m, truth)
@@ -143,19 +142,19 @@ plt.show()
 #
 # Setup (given): the 3 best proponents of each of the first 4 flipped test images (12 training
 # images), their TFA maps reduced to `[12, 28, 28]`, k = 96, lr = 1e-5. The random control is
-# computed for you with `T.one_step_test`. Compute the map's ΔL **by hand** on a copy of the model
+# computed for you with `one_step_test`. Compute the map's ΔL **by hand** on a copy of the model
 # (`copy.deepcopy(model)`, eval mode, `torch.autograd.grad` or `.backward()`), and say whether it
 # beats random.
 
 # %%
 K, LR = 96, 1e-5
 xq = x_flip[:4]
-yq = T.predict(model, xq)[0]
-top3 = T.grad_cos(model, train.images, train.labels, xq).topk(3, dim=1).indices.flatten()
+yq = predict(model, xq)[0]
+top3 = grad_cos(model, train.images, train.labels, xq).topk(3, dim=1).indices.flatten()
 xi, yi = train.images[top3], train.labels[top3]
-imaps = T.reduce_map(torch.cat([T.tfa_maps(model, xi[3 * q:3 * q + 3], yi[3 * q:3 * q + 3], xq[q], method="gradient_x_input",
+imaps = reduce_map(torch.cat([tfa_maps(model, xi[3 * q:3 * q + 3], yi[3 * q:3 * q + 3], xq[q], method="gradient_x_input",
                                            n_samples=8, noise=0.15) for q in range(4)]), "positive")  # [12, 28, 28]
-ref = T.one_step_test(model, xi, yi, imaps, xq, yq, [K], lr=LR, mode="insertion", n_random=5, seed=0)
+ref = one_step_test(model, xi, yi, imaps, xq, yq, [K], lr=LR, mode="insertion", n_random=5, seed=0)
 print(f"random {K} pixels: ΔL = {float(ref['random'][0]):+.2e} (± {float(ref['random_std'][0]):.1e} over 5 draws)")
 
 # %%

@@ -41,9 +41,9 @@
 # `get_device()` returns CUDA when PyTorch sees a GPU, and the CPU otherwise.
 
 # %%
-import tfa_tutorial as T
+from tfa_tutorial import notebook_header
 
-T.notebook_header("00_start_here")
+notebook_header("00_start_here")
 
 # %%
 import platform
@@ -52,11 +52,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-import tfa_tutorial
-from tfa_tutorial.teaching.claims import Claims
-from tfa_tutorial.data.datasets import load_fashion_mnist
+from tfa_tutorial import __version__, Claims, describe_mode, inject_patch, load_fashion_mnist, patch_all, PRESETS
 from tfa_tutorial.training.experiment import experiment_settings
-from tfa_tutorial.data.patches import PRESETS, inject_patch, patch_all
 from tfa_tutorial.teaching.plots import show_image
 from tfa_tutorial.training.train import get_device, seed_everything
 
@@ -64,7 +61,7 @@ seed_everything(0)
 device = get_device()
 print(f"Python        {platform.python_version()}")
 print(f"PyTorch       {torch.__version__}")
-print(f"tfa_tutorial  {tfa_tutorial.__version__}")
+print(f"tfa_tutorial  {__version__}")
 print(f"device        {device}" + ("" if device.type == "cuda" else "  (no GPU found: the notebooks run in fast mode, see section 4)"))
 
 # %% [markdown]
@@ -217,10 +214,10 @@ display(Markdown(run_times_markdown("fast")))
 # 3. otherwise the device decides: **fast mode when no CUDA device is available**, the full
 #    setting on a GPU.
 #
-# To switch without restarting JupyterLab, run `T.set_fast_mode(False)` (full) or
-# `T.set_fast_mode(True)` (fast) here: it applies to this kernel and is saved for every notebook
+# To switch without restarting JupyterLab, run `set_fast_mode(False)` (full) or
+# `set_fast_mode(True)` (fast) here: it applies to this kernel and is saved for every notebook
 # opened afterwards. A notebook that is already open keeps its mode until you restart its kernel
-# (Kernel → Restart). `T.set_fast_mode(None)` goes back to the rule. Fast mode changes the
+# (Kernel → Restart). `set_fast_mode(None)` goes back to the rule. Fast mode changes the
 # numbers a little, never the story: every notebook checks its claims on whatever it measured.
 
 # %%
@@ -231,8 +228,8 @@ for key, what in [("n_train", "training images"), ("n_test", "test images"), ("e
     print(f"{what:<22}{fast[key]:>8}{full[key]:>8}")
 
 # %%
-print(T.describe_mode())
-# T.set_fast_mode(False)   # uncomment to run the following notebooks in the full setting
+print(describe_mode())
+# set_fast_mode(False)   # uncomment to run the following notebooks in the full setting
 
 # %% [markdown]
 # ## What we showed
@@ -260,7 +257,7 @@ c.summary()
 #   training image (which regions).
 # - Your setup works when the claims above are all ✓: PyTorch computes correctly on the chosen
 #   device and Fashion-MNIST loads offline.
-# - Without a CUDA GPU the course runs in fast mode; `T.set_fast_mode(...)` switches it.
+# - Without a CUDA GPU the course runs in fast mode; `set_fast_mode(...)` switches it.
 #
 # **Exercises:** [`exercises/00_start_here.ipynb`](../exercises/00_start_here.ipynb) (answers are
 # checked automatically; hints never give the answer).

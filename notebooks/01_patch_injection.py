@@ -39,19 +39,19 @@
 # against.
 
 # %%
-import tfa_tutorial as T
+from tfa_tutorial import notebook_header
 
-T.notebook_header("01_patch_injection")
+notebook_header("01_patch_injection")
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from tfa_tutorial.teaching.claims import Claims
-from tfa_tutorial.data.datasets import load_fashion_mnist, subsample
+from tfa_tutorial import Claims, inject_patch, load_fashion_mnist, patch_all, PatchSpec, PRESETS
+from tfa_tutorial.data.datasets import subsample
 from tfa_tutorial.training.experiment import experiment_settings
-from tfa_tutorial.data.patches import PRESETS, PatchSpec, apply_patch, inject_patch, patch_all
+from tfa_tutorial.data.patches import apply_patch
 from tfa_tutorial.teaching.plots import show_image
 from tfa_tutorial.training.train import seed_everything
 

@@ -38,21 +38,21 @@
 # everything that changes them, so later notebooks and reruns load them instead of training.
 
 # %%
-import tfa_tutorial as T
+from tfa_tutorial import notebook_header
 
-T.notebook_header("02_shortcut_training")
+notebook_header("02_shortcut_training")
 
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from tfa_tutorial.teaching.claims import Claims
-from tfa_tutorial.data.datasets import load_fashion_mnist, subsample
-from tfa_tutorial.training.experiment import experiment_settings, shortcut_experiment
-from tfa_tutorial.training.models import SmallCNN, count_parameters
+from tfa_tutorial import Claims, load_fashion_mnist, predict, shortcut_experiment, SmallCNN
+from tfa_tutorial.data.datasets import subsample
+from tfa_tutorial.training.experiment import experiment_settings
+from tfa_tutorial.training.models import count_parameters
 from tfa_tutorial.teaching.plots import bar_table, show_image
-from tfa_tutorial.training.train import predict, prevalence_sweep, seed_everything
+from tfa_tutorial.training.train import prevalence_sweep, seed_everything
 
 SEED = 0
 seed_everything(SEED)

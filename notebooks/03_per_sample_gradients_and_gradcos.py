@@ -31,18 +31,18 @@
 # notebook 02's cache, or are trained here if the cache is empty.
 
 # %%
-import tfa_tutorial as T
+from tfa_tutorial import notebook_header
 
-T.notebook_header("03_per_sample_gradients_and_gradcos")
+notebook_header("03_per_sample_gradients_and_gradcos")
 
 # %%
 import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-import tfa_tutorial as T
-from tfa_tutorial.evaluation.evidence import retrieval_evidence
-from tfa_tutorial.training.experiment import shortcut_experiment
+from tfa_tutorial import (
+    Claims, fast_mode, grad_cos_and_dot, per_sample_grads, predict, retrieval_evidence, shortcut_experiment,
+)
 from tfa_tutorial.teaching.plots import ranked_rows
 
 torch.manual_seed(0)
@@ -68,7 +68,7 @@ print(f"shortcut model flip rate: {exp.report['flip_rate']:.2f}; clean model: {e
 model = exp.model
 x8, y8 = exp.train.images[:8], exp.train.labels[:8]
 
-G = T.per_sample_grads(model, x8, y8)  # [8, P] via functional_call + vmap(grad(...))
+G = per_sample_grads(model, x8, y8)  # [8, P] via functional_call + vmap(grad(...))
 
 params = list(model.parameters())
 loop = torch.stack([
@@ -98,17 +98,17 @@ print(f"P = {G.shape[1]} parameters; max |vmap − loop| = {(G - loop).abs().max
 flipped = exp.flipped_test_indices()
 j = int(flipped[0])
 x_test = exp.patched_test.images[j]
-pred = int(T.predict(model, x_test[None])[0])
+pred = int(predict(model, x_test[None])[0])
 print(f"test image {j}: true class {classes[int(exp.test.labels[j])]!r}, "
-      f"prediction clean {classes[int(T.predict(model, exp.test.images[j:j + 1])[0])]!r}, "
+      f"prediction clean {classes[int(predict(model, exp.test.images[j:j + 1])[0])]!r}, "
       f"with the patch {classes[pred]!r}")
 
 # All test queries of this notebook in one streaming pass over the training set: this image, and
 # the quanda-filtered test images of section 3. Both scores come from the same gradients.
-n_q = 8 if T.fast_mode() else 32
+n_q = 8 if fast_mode() else 32
 q_idx = exp.shortcut_detection_test_indices()[:n_q]
 queries = torch.cat([torch.tensor([j]), q_idx])
-cos_all, dot_all = T.grad_cos_and_dot(model, exp.train.images, exp.train.labels, exp.patched_test.images[queries],
+cos_all, dot_all = grad_cos_and_dot(model, exp.train.images, exp.train.labels, exp.patched_test.images[queries],
                                       progress=True)  # [1 + n_q, N] each, predicted labels
 cos, dot = cos_all[0], dot_all[0]
 
@@ -137,7 +137,7 @@ top_cos = cos.topk(20).indices
 top_dot = dot.topk(20).indices
 share_cos = exp.train.patched[top_cos].float().mean().item()
 share_dot = exp.train.patched[top_dot].float().mean().item()
-norms = T.per_sample_grads(model, exp.train.images[:1000], exp.train.labels[:1000]).norm(dim=1)
+norms = per_sample_grads(model, exp.train.images[:1000], exp.train.labels[:1000]).norm(dim=1)
 p2 = exp.train.patched[:1000]
 print(f"patched share of the top-20: Grad-Cos {share_cos:.2f}, Grad-Dot {share_dot:.2f}")
 print(f"median gradient norm: patched {norms[p2].median():.3f}, unpatched {norms[~p2].median():.3f}")
@@ -178,7 +178,7 @@ plt.show()
 
 # %%
 # NBVAL_CHECK_OUTPUT
-c = T.Claims()
+c = Claims()
 c.check("vmap per-sample gradients equal a per-example autograd loop",
         (G - loop).abs().max() < 1e-4 * loop.abs().max(), "relative error < 1e-4")
 c.check("Grad-Cos finds the patched training images far above random (AUPRC > 3× random)",

@@ -37,23 +37,26 @@
 # over seeds from `docs/results.json` (`benchmarks/results.py` recomputes it in about an hour).
 
 # %%
-import tfa_tutorial as T
+from tfa_tutorial import notebook_header
 
-T.notebook_header("04_training_feature_attribution")
+notebook_header("04_training_feature_attribution")
 
 # %%
 import matplotlib.pyplot as plt
 import torch
 
-import tfa_tutorial as T
+from tfa_tutorial import (
+    Claims, decompose_score, FAMILIES, fast_mode, grad_cos, localisation_evidence, PairContext,
+    per_sample_grads, predict, reduce_map, relevance_mass_accuracy, score_vector, shortcut_experiment,
+    softmax_regression_grad_cos, softmax_regression_tfa, SoftmaxRegression, tfa_map, tfa_maps, train_model,
+)
 from tfa_tutorial.evaluation.pairs import format_table, select_pairs
-from tfa_tutorial.evaluation.evidence import localisation_evidence, test_image_baselines
-from tfa_tutorial.attribution.families import COURSE_FAMILIES, FAMILIES, PairContext, family_group
-from tfa_tutorial.training.experiment import shortcut_experiment
+from tfa_tutorial.evaluation.evidence import test_image_baselines
+from tfa_tutorial.attribution.families import COURSE_FAMILIES, family_group
 from tfa_tutorial.teaching.plots import bar_table, map_rows
 
 torch.manual_seed(0)
-FAST = T.fast_mode()
+FAST = fast_mode()
 exp = shortcut_experiment(seed=0)
 classes, model = exp.classes, exp.model
 print(f"fast mode: {FAST}; training images: {len(exp.train)}; flip rate {exp.report['flip_rate']:.2f}")
@@ -68,7 +71,7 @@ print(f"fast mode: {FAST}; training images: {len(exp.train)}; flip rate {exp.rep
 # \qquad g(x, y) = \nabla_\theta \ell(f_\theta(x), y)$$
 #
 # needs the mixed second derivatives ∂²ℓ/∂x∂θ: `torch.func.grad` of a function that itself calls
-# `grad`, vectorised over training images and noise samples with `vmap` (`T.tfa_maps`).
+# `grad`, vectorised over training images and noise samples with `vmap` (`tfa_maps`).
 #
 # For **softmax regression** everything has a closed form: g = (p − e_y) x̃ᵀ, so
 # S_GC = cos(δ_i, δ_j) · cos(x̃_i, x̃_j) — *error similarity × input similarity* — and its
@@ -76,14 +79,14 @@ print(f"fast mode: {FAST}; training images: {len(exp.train)}; flip rate {exp.rep
 
 # %%
 torch.manual_seed(0)
-lin = T.SoftmaxRegression(28 * 28, 10).double()
-lin, _ = T.train_model(lin, (exp.train.images[:2000].double(), exp.train.labels[:2000]), epochs=1, progress=False)
+lin = SoftmaxRegression(28 * 28, 10).double()
+lin, _ = train_model(lin, (exp.train.images[:2000].double(), exp.train.labels[:2000]), epochs=1, progress=False)
 xi, yi = exp.train.images[0].double(), int(exp.train.labels[0])
 xj, yj = exp.test.images[0].double(), int(exp.test.labels[0])
-auto = T.tfa_map(lin, xi, yi, xj, yj)
-closed = T.softmax_regression_tfa(lin, xi, yi, xj, yj)
-s_auto = T.grad_cos(lin, xi[None], torch.tensor([yi]), xj[None], torch.tensor([yj]))[0, 0]
-print(f"S_GC autograd {s_auto:.6f} vs closed form {T.softmax_regression_grad_cos(lin, xi, yi, xj, yj):.6f}")
+auto = tfa_map(lin, xi, yi, xj, yj)
+closed = softmax_regression_tfa(lin, xi, yi, xj, yj)
+s_auto = grad_cos(lin, xi[None], torch.tensor([yi]), xj[None], torch.tensor([yj]))[0, 0]
+print(f"S_GC autograd {s_auto:.6f} vs closed form {softmax_regression_grad_cos(lin, xi, yi, xj, yj):.6f}")
 rel_err = ((auto - closed).abs().max() / closed.abs().max()).item()
 print(f"TFA map: max relative difference autograd vs closed form = {rel_err:.1e}")
 
@@ -103,13 +106,13 @@ n_test, top_k = (8, 4) if FAST else (32, 5)
 test_idx, train_idx, scores = select_pairs(exp, n_test=n_test, top_k=top_k, seed=0)
 j, tr = int(test_idx[0]), train_idx[0]
 x_test = exp.patched_test.images[j]
-pred = int(T.predict(model, x_test[None])[0])
+pred = int(predict(model, x_test[None])[0])
 xs, ys, masks = exp.train.images[tr], exp.train.labels[tr], exp.train.masks[tr]
 ctx = PairContext(model, xs, ys, x_test, pred)
 shown = ["TFA-Cos · gradient, SmoothGrad (paper)", "TFA-Cos · gradient × input", "two-step · SmoothGrad"]
-maps = {"TFA-Cos · raw gradient (n = 0)": T.tfa_maps(model, xs, ys, x_test, pred, n_samples=0)}
+maps = {"TFA-Cos · raw gradient (n = 0)": tfa_maps(model, xs, ys, x_test, pred, n_samples=0)}
 maps.update({name: FAMILIES[name](ctx) for name in shown})
-rows = {name.replace(" · ", "\n").replace(", ", ",\n"): T.reduce_map(m, "signed") for name, m in maps.items()}
+rows = {name.replace(" · ", "\n").replace(", ", ",\n"): reduce_map(m, "signed") for name, m in maps.items()}
 fig = map_rows(xs, rows, col_titles=[f"{classes[int(y)]}, S={scores[0, i]:.2f}" for y, i in zip(ys, tr)],
                masks=masks, first_col=x_test, first_col_title=f"test: {classes[int(exp.test.labels[j])]}\n→ {classes[pred]}",
                suptitle="Signed maps on the top patched training images (red +, blue −; green box = patch)")
@@ -188,9 +191,9 @@ for a, n in enumerate(grid_n):
         vals = []
         for q in range(n_grid):
             t_idx = train_idx[q]
-            m = T.tfa_maps(model, exp.train.images[t_idx], exp.train.labels[t_idx], exp.patched_test.images[test_idx[q]],
+            m = tfa_maps(model, exp.train.images[t_idx], exp.train.labels[t_idx], exp.patched_test.images[test_idx[q]],
                            n_samples=n, noise=sigma, seed=q)
-            vals.append(T.relevance_mass_accuracy(T.reduce_map(m, "positive"), exp.train.masks[t_idx]))
+            vals.append(relevance_mass_accuracy(reduce_map(m, "positive"), exp.train.masks[t_idx]))
         grid[a, b] = torch.cat(vals).mean()
 fig, ax = plt.subplots(figsize=(4.2, 2.6))
 im = ax.imshow(grid, cmap="viridis", vmin=0, vmax=max(0.5, float(grid.max())))
@@ -211,32 +214,32 @@ plt.show()
 # score". For a convolution the per-sample weight gradient is a sum over output positions u,
 # g_W = Σ_u δ(u) ⊗ unfold(a)(u), so ⟨g_i, ĝ_j⟩ splits into per-position contributions that sum to
 # Grad-Cos **exactly** — no second derivative, no path, no baseline image
-# (`T.decompose_score`; each layer's grid is spread over its receptive field, which keeps the sum).
-# The same split works for any *test vector* v (`T.score_vector`): Grad-Cos uses ĝ_j; the
+# (`decompose_score`; each layer's grid is spread over its receptive field, which keeps the sum).
+# The same split works for any *test vector* v (`score_vector`): Grad-Cos uses ĝ_j; the
 # "counterfactual" vector ĝ(x_j) − ĝ(x_j without the patch) keeps only what the patch changes
 # in the test gradient.
 
 # %%
-v = T.score_vector(model, x_test, "cos")  # ĝ_j, for the predicted label
-dec = T.decompose_score(model, xs, ys, v, mapping="rf")
-gc = T.grad_cos(model, xs, ys, x_test[None])[0]
+v = score_vector(model, x_test, "cos")  # ĝ_j, for the predicted label
+dec = decompose_score(model, xs, ys, v, mapping="rf")
+gc = grad_cos(model, xs, ys, x_test[None])[0]
 exact_err = float((dec.maps.sum((1, 2, 3)) - gc).abs().max())
 print(f"Σ map − Grad-Cos, largest |difference| over the {len(xs)} images: {exact_err:.1e}")
 blocks = dec.block_maps({"block 1": "features.0", "block 2": "features.2", "block 3": "features.4",
                          "block 4": "features.5", "classifier": "classifier"})
 share = {k: float((m.sum((1, 2, 3)) / dec.scores).mean()) for k, m in blocks.items()}
 print("share of Grad-Cos per layer block:", {k: round(x, 2) for k, x in share.items()})
-v_cf = T.score_vector(model, x_test, "counterfactual", counterfactual_input=exp.test.images[j])
-dec_cf = T.decompose_score(model, xs, ys, v_cf)
+v_cf = score_vector(model, x_test, "counterfactual", counterfactual_input=exp.test.images[j])
+dec_cf = decompose_score(model, xs, ys, v_cf)
 # the training image's *own* gradient-energy map: the decomposition of ⟨g_i, g_i⟩ / ‖g_i‖
-g_own = T.per_sample_grads(model, xs, ys)
-own = torch.cat([T.decompose_score(model, xs[i:i + 1], ys[i:i + 1], g_own[i]).maps for i in range(len(xs))])
+g_own = per_sample_grads(model, xs, ys)
+own = torch.cat([decompose_score(model, xs[i:i + 1], ys[i:i + 1], g_own[i]).maps for i in range(len(xs))])
 corr_own = torch.tensor([float(torch.corrcoef(torch.stack([dec.maps[i].flatten(), own[i].flatten()]))[0, 1])
                          for i in range(len(xs))])
 print(f"correlation of each Grad-Cos map with the image's own-gradient map: {corr_own.min():.3f}–{corr_own.max():.3f}")
 sign_cf = torch.where(dec_cf.scores < 0, -1.0, 1.0).view(-1, 1, 1, 1)
-rows = {"decomposition": T.reduce_map(dec.maps), "block 1 only": T.reduce_map(blocks["block 1"]),
-        "own gradient": T.reduce_map(own), "counterfactual": T.reduce_map(dec_cf.maps * sign_cf)}
+rows = {"decomposition": reduce_map(dec.maps), "block 1 only": reduce_map(blocks["block 1"]),
+        "own gradient": reduce_map(own), "counterfactual": reduce_map(dec_cf.maps * sign_cf)}
 fig = map_rows(xs, rows, col_titles=[f"{classes[int(y)]}, S={scores[0, i]:.2f}" for y, i in zip(ys, tr)],
                masks=masks, first_col=x_test, first_col_title=f"test: {classes[int(exp.test.labels[j])]}\n→ {classes[pred]}",
                suptitle="Exact decomposition of Grad-Cos over the training image (red supports the score)")
@@ -344,7 +347,7 @@ gain = {name: row["shortcut model"]["mass"] - row["clean model"]["mass"] for nam
 paper, gxi = "TFA-Cos · gradient, SmoothGrad (paper)", "TFA-Cos · gradient × input"
 tfa_families = [f for f in COURSE_FAMILIES if family_group(f) in ("TFA-Cos", "TFA-Dot")]
 top_overall = exp.train.patched[scores.topk(top_k, dim=1).indices].float().mean().item()
-c = T.Claims()
+c = Claims()
 c.check("autograd TFA equals the softmax-regression closed form", rel_err < 1e-8)
 c.check("Grad-Cos ranks patched training images first: most of each test image's overall top-k carry the patch",
         top_overall >= 0.5)

@@ -42,9 +42,9 @@
 # shows.
 
 # %%
-import tfa_tutorial as T
+from tfa_tutorial import notebook_header
 
-T.notebook_header("05_interactive_explorer")
+notebook_header("05_interactive_explorer")
 
 # %%
 import statistics
@@ -53,19 +53,18 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
-import tfa_tutorial as T
-from tfa_tutorial.teaching.claims import Claims
+from tfa_tutorial import (
+    Claims, decompose_score, ExplorerState, FAMILIES, fast_mode, reduce_map, relevance_mass_accuracy,
+    score_vector, shortcut_experiment, tfa_maps, two_step_baseline,
+)
 from tfa_tutorial.evaluation.evidence import aggregate_seeds, format_mean_sd, load_results, localisation_over_seeds
-from tfa_tutorial.training.experiment import shortcut_experiment
 from tfa_tutorial.explorer.view import build_explorer
 from tfa_tutorial.explorer.render import explorer_figure
 from tfa_tutorial.explorer.settings import DEFAULT_MAP_METHOD, MAP_METHODS, METHOD_FAMILIES, TWO_STEP_OCCLUSION
-from tfa_tutorial.explorer.state import ExplorerState
-from tfa_tutorial.attribution.families import FAMILIES
 from tfa_tutorial.teaching.plots import show_image, show_map
 
 torch.manual_seed(0)
-FAST = T.fast_mode()
+FAST = fast_mode()
 exp = shortcut_experiment(seed=0, progress=False)
 target = exp.classes[exp.spec.target_class]
 base_rate = float(exp.train.patched.float().mean())
@@ -86,10 +85,10 @@ print(f"fast mode: {FAST}; training images: {len(exp.train)}, of which {int(exp.
 #
 # - *TFA*: which regions of this training image make its **score** (Grad-Cos with the test image)
 #   high? The paper's map (SmoothGrad gradient of Grad-Cos with respect to the training pixels) and
-#   the exact decomposition of Grad-Cos (`T.decompose_score`) answer this; they depend on the test
+#   the exact decomposition of Grad-Cos (`decompose_score`) answer this; they depend on the test
 #   image.
 # - *two-step*: which regions of this training image does the model use for **its own label**?
-#   The explorer's default, **two-step occlusion** (`T.two_step_baseline(model, x, y,
+#   The explorer's default, **two-step occlusion** (`two_step_baseline(model, x, y,
 #   method="occlusion", window=4, stride=2)`), slides a 4×4 black window (stride 2) over the
 #   training image and records how much its own label's logit drops. Red = occluding this region
 #   lowers that logit. It ignores the test image: the **ranking** (Grad-Cos) is what connects the
@@ -228,7 +227,7 @@ fig.suptitle("|map| on a harmful (opponent) training image; green box = the patc
 fig.tight_layout()
 plt.show()
 area = float(d.mask.float().mean())
-mass = {name: float(T.relevance_mass_accuracy(m[None], d.mask[None])[0]) for name, m in panels}
+mass = {name: float(relevance_mass_accuracy(m[None], d.mask[None])[0]) for name, m in panels}
 print("share of |map| inside the patch:", {k: round(v, 2) for k, v in mass.items()}, f"(patch area {area:.2f})")
 
 # %% [markdown]
@@ -323,14 +322,14 @@ def clean_model_map(method, q, i, s):
     x, y = exp.train.images[i : i + 1], exp.train.labels[i : i + 1]
     x_te, t = exp.patched_test.images[q], state.result(test_index=q, maps=False).test.target
     if method == "two_step_occlusion":
-        return T.two_step_baseline(exp.clean_model, x, y, method="occlusion", **TWO_STEP_OCCLUSION)[0]
+        return two_step_baseline(exp.clean_model, x, y, method="occlusion", **TWO_STEP_OCCLUSION)[0]
     if method == "decomposition":
-        return T.decompose_score(exp.clean_model, x, y, T.score_vector(exp.clean_model, x_te, "cos", test_target=t)).maps[0]
-    return T.tfa_maps(exp.clean_model, x, y, x_te, t, n_samples=s.n_samples, noise=s.noise, seed=state.seed + i)[0]
+        return decompose_score(exp.clean_model, x, y, score_vector(exp.clean_model, x_te, "cos", test_target=t)).maps[0]
+    return tfa_maps(exp.clean_model, x, y, x_te, t, n_samples=s.n_samples, noise=s.noise, seed=state.seed + i)[0]
 
 
 def positive_mass(m, i):
-    return float(T.relevance_mass_accuracy(T.reduce_map(m, "positive")[None], exp.train.masks[i][None])[0])
+    return float(relevance_mass_accuracy(reduce_map(m, "positive")[None], exp.train.masks[i][None])[0])
 
 
 live = {}
@@ -359,7 +358,7 @@ for row, model_name in enumerate(("shortcut model", "clean model")):
     axes[row, 0].set_ylabel(model_name, fontsize=9)
     for ax, method in zip(axes[row, 1:], COMPARED):
         m = state.training_map(i0, s0, method=method) if row == 0 else clean_model_map(method, q0, i0, s0)
-        show_map(ax, T.reduce_map(m, "signed"), exp.train.images[i0], MAP_METHODS[method].split(" (")[0],
+        show_map(ax, reduce_map(m, "signed"), exp.train.images[i0], MAP_METHODS[method].split(" (")[0],
                  mask=exp.train.masks[i0])
 fig.suptitle(f"one proponent of flipped test image #{q0}: top the shortcut model, bottom the clean model "
              "(red +, blue −; green box = patch)", fontsize=9)
@@ -385,7 +384,7 @@ plt.show()
 def self_map(i):
     """Decomposition of the training image's own Grad-Cos with itself: no test image involved."""
     x, y = exp.train.images[i : i + 1], exp.train.labels[i : i + 1]
-    return T.decompose_score(exp.model, x, y, T.score_vector(exp.model, exp.train.images[i], "cos", test_target=int(y))).maps[0]
+    return decompose_score(exp.model, x, y, score_vector(exp.model, exp.train.images[i], "cos", test_target=int(y))).maps[0]
 
 
 def corr(a, b):
@@ -469,7 +468,7 @@ print(f"new test image (k={state.settings.k}, {state.num_threads} torch thread),
 r_j = state.result(test_index=j)  # the default: two-step occlusion of each training image's own label
 occ_err = 0.0
 for it in r_j.proponents + r_j.opponents:
-    direct = T.two_step_baseline(exp.model, exp.train.images[it.index : it.index + 1],
+    direct = two_step_baseline(exp.model, exp.train.images[it.index : it.index + 1],
                                  exp.train.labels[it.index : it.index + 1], method="occlusion", window=4, stride=2)[0]
     occ_err = max(occ_err, float((it.map - direct).abs().max()))
 i0 = r_j.proponents[0].index
@@ -478,15 +477,15 @@ other = next(q for q in state.flipped if q != j)
 same_map = torch.equal(state.training_map(i0, state.result(test_index=other, maps=False).settings), r_j.proponents[0].map)
 reused = same_map and state.stats["maps"] == maps_before
 r_dec = state.result(test_index=j, method="decomposition")
-v_j = T.score_vector(exp.model, exp.patched_test.images[j], "cos", test_target=r_dec.test.target)
+v_j = score_vector(exp.model, exp.patched_test.images[j], "cos", test_target=r_dec.test.target)
 sum_err, dec_err = 0.0, 0.0
 for it in r_dec.proponents + r_dec.opponents:
-    direct = T.decompose_score(exp.model, exp.train.images[it.index : it.index + 1],
+    direct = decompose_score(exp.model, exp.train.images[it.index : it.index + 1],
                                exp.train.labels[it.index : it.index + 1], v_j).maps[0]
     dec_err = max(dec_err, float((it.map - direct).abs().max()))
     sum_err = max(sum_err, abs(float(it.map.sum()) - it.score))
 s_paper = state.result(test_index=j, method="gradient", maps=False).settings
-paper_err = float((state.training_map(i0, s_paper) - T.tfa_maps(
+paper_err = float((state.training_map(i0, s_paper) - tfa_maps(
     exp.model, exp.train.images[i0 : i0 + 1], exp.train.labels[i0 : i0 + 1], exp.patched_test.images[j],
     n_samples=s_paper.n_samples, noise=s_paper.noise, seed=state.seed + i0)[0]).abs().max())
 refused = state.set(test_index=10**6)
@@ -503,12 +502,12 @@ c.check("without the patch, the same test images' proponents are rarely patched"
         share_clean <= 0.2, f"share {share_clean:.2f}")
 c.check("explaining the true label, the strongest opponents (harmful training images) are patched far above the base rate",
         share_harm >= 4 * base_rate, f"share {share_harm:.2f} = {share_harm / base_rate:.0f}× base rate")
-c.check("the explorer's default map is two-step occlusion and equals T.two_step_baseline(method='occlusion')",
+c.check("the explorer's default map is two-step occlusion and equals two_step_baseline(method='occlusion')",
         r_j.settings.method == "two_step_occlusion" and occ_err < 1e-5,
         f"largest difference {occ_err:.1e} over {len(r_j.proponents) + len(r_j.opponents)} images")
 c.check("the default map ignores the test image: another test image reuses it without recomputing", reused,
         f"training image #{i0}, identical map, maps computed {state.stats['maps'] - maps_before}")
-c.check("switched to the decomposition, each map equals T.decompose_score and sums to the Grad-Cos shown",
+c.check("switched to the decomposition, each map equals decompose_score and sums to the Grad-Cos shown",
         dec_err < 1e-5 and sum_err < 1e-4, f"largest difference {dec_err:.1e}, largest |sum − score| {sum_err:.1e}")
 c.check("with method='gradient' the explorer's map is the package's tfa_maps (same seed)", paper_err < 1e-5,
         f"training image #{i0}, largest difference {paper_err:.1e}")

@@ -34,24 +34,25 @@
 # the time goes into six retrainings; in the full setting use a GPU.
 
 # %%
-import tfa_tutorial as T
+from tfa_tutorial import notebook_header
 
-T.notebook_header("06_from_diagnosis_to_fix")
+notebook_header("06_from_diagnosis_to_fix")
 
 # %%
 import matplotlib.pyplot as plt
 import torch
 
-import tfa_tutorial as T
-from tfa_tutorial.training.experiment import shortcut_experiment
+from tfa_tutorial import (
+    Claims, fast_mode, fix_and_retrain, flag_harmful, predict, reduce_map, shortcut_experiment, tfa_maps,
+    two_step_baseline,
+)
 from tfa_tutorial.evaluation.faithfulness import faithfulness_curves
-from tfa_tutorial.fixing.retrain import fix_and_retrain
-from tfa_tutorial.fixing.flagging import flag_harmful, harmful_examples, harmful_maps
+from tfa_tutorial.fixing.flagging import harmful_examples, harmful_maps
 from tfa_tutorial.fixing.repair import mask_overlap, repair_examples, repair_maps, repair_masks
 from tfa_tutorial.teaching.plots import image_grid, map_rows
 
 torch.manual_seed(0)
-FAST = T.fast_mode()
+FAST = fast_mode()
 exp = shortcut_experiment(seed=0, progress=False)
 classes, model, target = exp.classes, exp.model, exp.spec.target_class
 r0 = exp.report
@@ -78,7 +79,7 @@ print(f"shortcut model: clean accuracy {r0['clean_acc']:.3f}, accuracy on patche
 
 # %%
 flipped = exp.flipped_test_indices()
-pred_clean, _ = T.predict(model, exp.test.images)
+pred_clean, _ = predict(model, exp.test.images)
 wrong = torch.nonzero((pred_clean != exp.test.labels) & (exp.test.labels != target) & (pred_clean != target)).flatten()
 x_err = torch.stack([exp.patched_test.images[flipped[0]], exp.test.images[wrong[0]]])
 y_err = torch.stack([exp.patched_test.labels[flipped[0]], exp.test.labels[wrong[0]]])
@@ -87,7 +88,7 @@ for q, what in enumerate(["shortcut-flipped", "misclassified"]):
     pro_idx, pro_maps = harmful_maps(model, exp.train, harm, x_err, q, "proponents")
     opp_idx, opp_maps = harmful_maps(model, exp.train, harm, x_err, q, "opponents")
     idx = torch.cat([pro_idx, opp_idx])
-    maps = T.reduce_map(torch.cat([pro_maps, opp_maps]), "signed")
+    maps = reduce_map(torch.cat([pro_maps, opp_maps]), "signed")
     sc = torch.cat([harm["proponent_scores"][q], harm["opponent_scores"][q]])
     titles = [f"{'pro' if i < 4 else 'opp'} {classes[int(exp.train.labels[j])]}\nS={s:.2f}" for i, (j, s) in enumerate(zip(idx, sc))]
     fig = map_rows(exp.train.images[idx], {"TFA (red = harm)": maps}, col_titles=titles, masks=exp.train.masks[idx],
@@ -264,11 +265,11 @@ xq, yq = flags["test_inputs"][:q_n], flags["test_targets"][:q_n]
 top = flags["scores"][:q_n].topk(per, dim=1).indices
 xs, ys = exp.train.images[top.flatten()], exp.train.labels[top.flatten()]
 fmaps = {
-    "TFA SmoothGrad × input": torch.cat([T.tfa_maps(model, exp.train.images[top[i]], exp.train.labels[top[i]], xq[i],
+    "TFA SmoothGrad × input": torch.cat([tfa_maps(model, exp.train.images[top[i]], exp.train.labels[top[i]], xq[i],
                                                     method="gradient_x_input", n_samples=8) for i in range(q_n)]),
-    "TFA SmoothGrad (paper)": torch.cat([T.tfa_maps(model, exp.train.images[top[i]], exp.train.labels[top[i]], xq[i],
+    "TFA SmoothGrad (paper)": torch.cat([tfa_maps(model, exp.train.images[top[i]], exp.train.labels[top[i]], xq[i],
                                                     n_samples=16) for i in range(q_n)]),
-    "two-step SmoothGrad × input": T.two_step_baseline(model, xs, ys, method="gradient_x_input", n_samples=8),
+    "two-step SmoothGrad × input": two_step_baseline(model, xs, ys, method="gradient_x_input", n_samples=8),
     "the image itself": xs.clone(),
 }
 KS = (16, 48, 96, 144, 256, 400)
@@ -320,7 +321,7 @@ for name, cv in curves.items():
 R, ov = runs, overlap
 ins = {n: cv["insertion_advantage"] for n, cv in curves.items()}
 dele = {n: cv["deletion_advantage"] for n, cv in curves.items()}
-c = T.Claims()
+c = Claims()
 c.check("Grad-Cos flags are far more precise than random flags (precision ≥ 3× the patched share)",
         flags["precision"] >= 3 * flags["chance_precision"],
         f"precision {flags['precision']:.2f}, chance {flags['chance_precision']:.2f}, recall {flags['recall']:.2f}")

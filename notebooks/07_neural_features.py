@@ -42,9 +42,9 @@
 # | cost | per-sample gradients, second derivatives | one forward pass over the training set |
 
 # %%
-import tfa_tutorial as T
+from tfa_tutorial import notebook_header
 
-T.notebook_header("07_neural_features")
+notebook_header("07_neural_features")
 
 # %%
 import time
@@ -52,11 +52,8 @@ import time
 import matplotlib.pyplot as plt
 import torch
 
-import tfa_tutorial as T
+from tfa_tutorial import Claims, ExplorerState, predict, relevance_mass_accuracy, shortcut_experiment
 from tfa_tutorial.attribution import neural_features as NF
-from tfa_tutorial.teaching.claims import Claims
-from tfa_tutorial.training.experiment import shortcut_experiment
-from tfa_tutorial.explorer.state import ExplorerState
 from tfa_tutorial.data.patches import patch_mask
 from tfa_tutorial.teaching.plots import show_image, show_map
 
@@ -353,14 +350,14 @@ plt.show()
 # %%
 flipped = [int(i) for i in state.flipped[:40]]
 x_f = exp.patched_test.images[flipped]
-pred_f, _ = T.predict(exp.model, x_f)
+pred_f, _ = predict(exp.model, x_f)
 h_f = NF.neural_activations(exp.model, x_f, layer)
 contrib_f = layer.weight[pred_f].cpu() * h_f  # W[pred, c] · h_c for each image
 top3 = contrib_f.topk(3, dim=1).indices
 patch_in_top3 = float((top3 == patch_neuron).any(1).float().mean())
 all_maps = NF.activation_maps(exp.model, x_f, list(range(layer.num_features)), layer)  # [40, F, H, W]
 top1_maps = all_maps[torch.arange(len(flipped)), top3[:, 0]]
-top1_on_patch = float(T.relevance_mass_accuracy(top1_maps, box.expand(len(flipped), *box.shape)).mean())
+top1_on_patch = float(relevance_mass_accuracy(top1_maps, box.expand(len(flipped), *box.shape)).mean())
 tfa_share, tfa_mass = [], []
 for i in flipped[:10]:
     ri = state.result(test_index=i)
@@ -368,7 +365,7 @@ for i in flipped[:10]:
     patched_items = [p for p in ri.proponents if p.patched]
     if patched_items:
         maps = torch.stack([p.shown for p in patched_items])  # signed TFA maps, channels summed
-        tfa_mass.append(float(T.relevance_mass_accuracy(maps, torch.stack([p.mask for p in patched_items])).mean()))
+        tfa_mass.append(float(relevance_mass_accuracy(maps, torch.stack([p.mask for p in patched_items])).mean()))
 tfa_share, tfa_mass = sum(tfa_share) / len(tfa_share), sum(tfa_mass) / max(len(tfa_mass), 1)
 base_rate = float(exp.train.patched.float().mean())
 print(f"neural features over {len(flipped)} flipped images: patch neuron among the top-3 drivers in {patch_in_top3:.0%}; "

@@ -29,9 +29,8 @@
 # [teacher] `exercises/00_start_here.ipynb`, written from this file by `scripts/make_exercises.py`.
 
 # %%
-from tfa_tutorial.data.datasets import load_fashion_mnist
+from tfa_tutorial import load_fashion_mnist, PRESETS
 from tfa_tutorial.exercises import check
-from tfa_tutorial.data.patches import PRESETS
 
 train = load_fashion_mnist("train")
 spec = PRESETS["tutorial"]

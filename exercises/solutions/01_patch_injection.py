@@ -30,9 +30,9 @@
 # %%
 import torch
 
-from tfa_tutorial.data.datasets import load_fashion_mnist, subsample
+from tfa_tutorial import inject_patch, load_fashion_mnist, PatchSpec, PRESETS
+from tfa_tutorial.data.datasets import subsample
 from tfa_tutorial.exercises import check
-from tfa_tutorial.data.patches import PRESETS, PatchSpec, inject_patch
 
 source = subsample(load_fashion_mnist("train"), 3000, seed=0)
 print(f"source: {len(source)} training images; classes:", ", ".join(f"{k}={c}" for k, c in enumerate(source.classes)))

@@ -31,12 +31,11 @@
 # %%
 import torch
 
-from tfa_tutorial.data.datasets import load_fashion_mnist, subsample
+from tfa_tutorial import load_fashion_mnist, predict, shortcut_experiment, SmallCNN
+from tfa_tutorial.data.datasets import subsample
 from tfa_tutorial.exercises import EX02_SWEEP, check
-from tfa_tutorial.training.experiment import shortcut_experiment
-from tfa_tutorial.training.models import SmallCNN
 from tfa_tutorial.data.patches import apply_patch
-from tfa_tutorial.training.train import predict, prevalence_sweep
+from tfa_tutorial.training.train import prevalence_sweep
 
 exp = shortcut_experiment(seed=0)  # the cached models of notebook 02 (trained here if the cache is empty)
 model, clean_model, test, spec = exp.model, exp.clean_model, exp.test, exp.spec

@@ -33,9 +33,8 @@
 import torch
 import torch.nn.functional as F
 
-import tfa_tutorial as T
+from tfa_tutorial import grad_cos, grad_cos_and_dot, shortcut_experiment
 from tfa_tutorial.exercises import check
-from tfa_tutorial.training.experiment import shortcut_experiment
 
 torch.manual_seed(0)
 exp = shortcut_experiment(seed=0)  # cached models (trained here if the cache is empty)
@@ -53,7 +52,7 @@ print(f"training slice: {len(train)} images, {int(train.patched.sum())} patched;
 # Compute g(z) = ∇_θ ℓ(f_θ(x), y) for the training example `x, y = train.images[0], train.labels[0]`
 # with plain autograd: the cross-entropy of `model(x[None])` against `y[None]`, then
 # `torch.autograd.grad` with respect to `list(model.parameters())`, each gradient flattened and
-# all concatenated into one vector of P entries. The checker compares with `T.per_sample_grads`.
+# all concatenated into one vector of P entries. The checker compares with `per_sample_grads`.
 
 # %%
 x, y = train.images[0], train.labels[0]
@@ -72,14 +71,14 @@ check.ex03_per_sample_grad(g, model, x, y)
 # norms)? Think about the size of the gradient of an image the model classifies very confidently.
 #
 # **Measure**: compute both scores of `x_test` against `train` in one pass with
-# `T.grad_cos_and_dot(model, train.images, train.labels, x_test[None])` (shapes `[1, N]`; the
+# `grad_cos_and_dot(model, train.images, train.labels, x_test[None])` (shapes `[1, N]`; the
 # predicted label is explained), and the share of patched images (`train.patched`) among each
 # score's top 20.
 
 # %%
 # BEGIN SOLUTION
 #> shares = {"cos": ..., "dot": ...}
-cos, dot = T.grad_cos_and_dot(model, train.images, train.labels, x_test[None])
+cos, dot = grad_cos_and_dot(model, train.images, train.labels, x_test[None])
 shares = {name: float(train.patched[s[0].topk(20).indices].float().mean()) for name, s in (("cos", cos), ("dot", dot))}
 print(shares)
 # END SOLUTION
@@ -99,7 +98,7 @@ x_i, y_i = train.images[i], train.labels[i]
 candidates = flipped[:30]
 # BEGIN SOLUTION
 #> best = ...  # an index into exp.patched_test (one of candidates)
-s = T.grad_cos(model, x_i[None], y_i[None], exp.patched_test.images[candidates])  # [30, 1]
+s = grad_cos(model, x_i[None], y_i[None], exp.patched_test.images[candidates])  # [30, 1]
 best = int(candidates[s[:, 0].argmax()])
 # END SOLUTION
 check.ex03_best_flipped(best, model, x_i, y_i, candidates, exp.patched_test.images)

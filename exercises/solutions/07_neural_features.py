@@ -34,10 +34,9 @@
 import matplotlib.pyplot as plt
 import torch
 
-import tfa_tutorial as T
+from tfa_tutorial import predict, shortcut_experiment
 from tfa_tutorial.attribution import neural_features as NF
 from tfa_tutorial.exercises import check
-from tfa_tutorial.training.experiment import shortcut_experiment
 from tfa_tutorial.teaching.plots import show_map
 
 torch.manual_seed(0)
@@ -49,7 +48,7 @@ W = layer.weight  # [K, F]: the final Linear's weight
 j = int(exp.flipped_test_indices()[0])
 x_test, y_true = exp.patched_test.images[j], int(exp.test.labels[j])
 print(f"feature layer {layer.name!r}: {layer.num_features} neurons, {layer.pooling} pooling; W has shape {tuple(W.shape)}")
-print(f"test image {j}: a {classes[y_true]} with the patch, predicted {classes[int(T.predict(model, x_test[None])[0])]}")
+print(f"test image {j}: a {classes[y_true]} with the patch, predicted {classes[int(predict(model, x_test[None])[0])]}")
 
 # %% [markdown]
 # ## Exercise 1 · Which neuron says "T-shirt" for this image?
@@ -131,14 +130,14 @@ print(f"most spurious neuron on the slice: {patch_neuron} (score {ranked['score'
 #
 # On the patched test images of the other classes (`x_other`), with their soft masks `m_spur`
 # (given), add noise x + σ ε ⊙ m with `NF.noise_in_mask(x_other, mask, 0.5, seed=0)` for each of
-# the two masks, predict with `T.predict`, and report the **flip rate** (share predicted as
+# the two masks, predict with `predict`, and report the **flip rate** (share predicted as
 # `target`) for each.
 
 # %%
 other = exp.test.labels != target
 x_other, y_other = exp.patched_test.images[other], exp.test.labels[other]
 m_spur = NF.activation_maps(model, x_other, patch_neuron, layer)  # [n, 28, 28] soft masks in [0, 1]
-base = float((T.predict(model, x_other)[0] == target).float().mean())
+base = float((predict(model, x_other)[0] == target).float().mean())
 print(f"{len(x_other)} patched test images of other classes; flip rate without noise: {base:.3f}")
 
 # %%
@@ -147,7 +146,7 @@ print(f"{len(x_other)} patched test images of other classes; flip rate without n
 m_rand = NF.random_mask_like(m_spur, seed=1)
 rates = {}
 for key, mk in (("spurious", m_spur), ("random", m_rand)):
-    pred, _ = T.predict(model, NF.noise_in_mask(x_other, mk, 0.5, seed=0))
+    pred, _ = predict(model, NF.noise_in_mask(x_other, mk, 0.5, seed=0))
     rates[key] = float((pred == target).float().mean())
 print({k: round(v, 3) for k, v in rates.items()}, f"mask mass: {m_spur.sum() / len(m_spur):.1f} vs "
       f"{m_rand.sum() / len(m_rand):.1f} pixels per image")
