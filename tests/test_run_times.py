@@ -57,7 +57,7 @@ def test_every_notebook_has_fast_mode_times_and_prints_its_header():
     for stem in NOTEBOOK_STEMS:
         assert {"empty", "warm"} <= set(stored.get(stem, {})), f"{stem}: no fast-mode times stored"
         script = (ROOT / "notebooks" / f"{stem}.py").read_text()
-        assert f'T.notebook_header("{stem}")' in script, f"{stem}: the header cell is missing"
+        assert f'\nnotebook_header("{stem}")' in script, f"{stem}: the header cell is missing"
         # the header comes before any other code cell
         first_code = script.split("\n# %%\n", 1)[1]
         assert "notebook_header" in first_code.split("# %%", 1)[0], stem
