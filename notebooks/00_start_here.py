@@ -190,7 +190,7 @@ plt.show()
 # | 07 | `07_neural_features` | the global view: spurious neurons, side by side with TFA |
 #
 # The run times below are read from the measurements stored with the package
-# (`tfa_tutorial/run_times.json`, written by `scripts/run_notebooks.py --record`): wall-clock
+# (`tfa_tutorial/teaching/run_times.json`, written by `scripts/run_notebooks.py --record`): wall-clock
 # times in fast mode, with an empty cache (models are trained) and a warm one (models are
 # loaded). On a machine busy with other jobs they grow several-fold.
 

@@ -4,7 +4,8 @@
     python scripts/render_docs.py            # rewrite the blocks
     python scripts/render_docs.py --check    # exit 1 if a block is out of date
 
-- README.md, ``run-times``: the stored notebook run times (``tfa_tutorial/run_times.json``);
+- README.md, ``run-times``: the stored notebook run times (``tfa_tutorial/teaching/run_times.json``);
+- README.md, ``package-layout``: the package tree, from each subpackage's docstring (its module list);
 - docs/teachers_guide.md, ``course-plan``: reading estimates of the executed notebooks and the
   stored run times (``tfa_tutorial/teaching/course_plan.py``).
 """
@@ -21,10 +22,33 @@ from tfa_tutorial.teaching.course_plan import course_plan_markdown  # noqa: E402
 from tfa_tutorial.teaching.run_times import run_times_markdown, with_generated_block  # noqa: E402
 
 
+SUBPACKAGES = ("core", "data", "training", "attribution", "evaluation", "fixing", "explorer", "teaching", "exercises")
+
+
+def package_layout_markdown() -> str:
+    """The package as a tree, one line per module, read from the subpackages' docstrings
+    (``- ``module``  what it does`` lines; the exercises list their checker modules)."""
+    import ast
+    import re
+
+    pkg = ROOT / "tfa_tutorial"
+    lines = ["```", "tfa_tutorial/"]
+    for sub in SUBPACKAGES:
+        doc = ast.get_docstring(ast.parse((pkg / sub / "__init__.py").read_text())) or ""
+        title = doc.strip().splitlines()[0].rstrip(".")
+        lines.append(f"├── {sub + '/':<17} {title}")
+        entries = re.findall(r"^- ``(\w+)``\s+(.+)$", doc, re.M)
+        for name, what in entries:
+            lines.append(f"│   ├── {name + '.py':<20} {what}")
+    lines.append("```")
+    return "\n".join(lines)
+
+
 def blocks() -> list[tuple[Path, str, str]]:
     """``(file, block name, content)`` of every generated block."""
     return [
         (ROOT / "README.md", "run-times", run_times_markdown("fast")),
+        (ROOT / "README.md", "package-layout", package_layout_markdown()),
         (ROOT / "docs" / "teachers_guide.md", "course-plan", course_plan_markdown(ROOT / "notebooks")),
     ]
 

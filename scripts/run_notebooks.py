@@ -5,7 +5,7 @@
     python scripts/run_notebooks.py notebooks/01_patch_injection.ipynb
     python scripts/run_notebooks.py --fast                # force fast mode (what the committed outputs use)
     python scripts/run_notebooks.py --full                # force the full setting (meant for a GPU)
-    python scripts/run_notebooks.py --fast --record empty # store the times in tfa_tutorial/run_times.json
+    python scripts/run_notebooks.py --fast --record empty # store the times in tfa_tutorial/teaching/run_times.json
 
 For each notebook, in the order given:
 
@@ -24,7 +24,7 @@ While a notebook runs, the resident memory and CPU time of the kernel's process 
 (psutil if installed, else ``/proc``). The script prints a markdown table of wall time, kernel
 CPU time and peak memory, and exits non-zero when a notebook errors or exceeds
 ``--budget-seconds`` (wall time) / ``--budget-mb`` (peak memory). With ``--record empty|warm`` it
-stores each successful notebook's times in ``tfa_tutorial/run_times.json`` (with the date, the
+stores each successful notebook's times in ``tfa_tutorial/teaching/run_times.json`` (with the date, the
 machine and the load average), where the notebooks' headers and the README's table read them.
 """
 from __future__ import annotations
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--fast", action="store_true", help="force fast mode (TFA_FAST=1)")
     which.add_argument("--full", action="store_true", help="force the full setting (TFA_FAST=0)")
-    parser.add_argument("--record", choices=["empty", "warm"], help="store the times in tfa_tutorial/run_times.json as "
+    parser.add_argument("--record", choices=["empty", "warm"], help="store the times in tfa_tutorial/teaching/run_times.json as "
                         "this cache state (empty: no trained models in TFA_CACHE_DIR before the run)")
     parser.add_argument("--no-strict", action="store_true", help="do not set TFA_STRICT=1 (failed claims only print ✗)")
     parser.add_argument("--budget-seconds", type=float, default=600, help="fail a notebook that takes longer (default 600)")

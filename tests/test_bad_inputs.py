@@ -28,12 +28,12 @@ from tfa_tutorial.attribution.methods import attribute, completeness_gap
 from tfa_tutorial.attribution.neural_features import (
     class_contributions,
     mask_sensitivity,
-    noise_in_mask,
     minmax_maps,
+    noise_in_mask,
     top_activating,
     top_neurons,
 )
-from tfa_tutorial.attribution.scores import unit_rows, resolve_test_targets
+from tfa_tutorial.attribution.scores import resolve_test_targets, unit_rows
 from tfa_tutorial.core.cache import (
     CheckpointError,
     cache_dir,

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from tfa_tutorial.data import datasets as data_mod
 from tfa_tutorial.data.cifar10 import load_cifar10
 from tfa_tutorial.data.datasets import (
     CIFAR10_CLASSES,
@@ -24,7 +25,6 @@ from tfa_tutorial.data.datasets import (
     subsample,
     subsample_indices,
 )
-from tfa_tutorial.data import datasets as data_mod
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from tiny_models import make_data, make_model
 
 import tfa_tutorial as T
-from tfa_tutorial.attribution.baselines import last_feature_layer
+from tfa_tutorial.attribution.feature_layer import find_feature_layer
 
 captum = pytest.importorskip("captum")
 from captum.attr import LayerAttribution, LayerGradCam, Saliency  # noqa: E402
@@ -59,8 +59,8 @@ def test_raw_tfa_equals_captum_saliency_over_an_autograd_grad_cos_forward():
 def test_grad_cam_equals_captum_layer_grad_cam():
     m = make_model("group")
     x, y = make_data(3, seed=3)
-    layer = last_feature_layer(m, x[0])
-    assert layer is m.features[-1]  # the last ReLU, i.e. the last conv block's activation
+    layer = find_feature_layer(m, x[0]).module
+    assert layer is m.features  # its output (the last ReLU's) is what the classifier pools
     ref = LayerGradCam(m, layer).attribute(x, target=y, relu_attributions=True)
     ref = LayerAttribution.interpolate(ref, x.shape[-2:], interpolate_mode="bilinear")
     torch.testing.assert_close(T.grad_cam(m, x, y), ref, rtol=1e-8, atol=1e-12)

@@ -83,3 +83,23 @@ def test_the_checks_can_fail():
     assert missing_references(readme, "see PLAN §4 and drafts/plan.md") == ["drafts/plan.md", "PLAN §"]
     assert missing_references(readme, "see docs/glossary.md and docs/results.md") == []
     assert LINK.findall("[x](../docs/missing.md) and [y](https://example.org)") == ["../docs/missing.md", "https://example.org"]
+
+
+REPO_PATH = re.compile(
+    r"(?<![\w./~-])((?:tfa_tutorial|scripts|benchmarks|tests|notebooks|docs|exercises|binder)/[\w./-]*?"
+    r"\.(?:py|json|ipynb|md|cfg|png|yml|toml))\b"
+)
+
+
+def test_repository_paths_named_anywhere_exist():
+    """``tfa_tutorial/teaching/run_times.json``, ``scripts/render_docs.py``…: every path into the repository's
+    own folders named in code, docs or notebooks is a file of the repository (placeholders such as
+    ``NN_name.py`` and generated folders such as ``docs/html/`` aside)."""
+    hits = []
+    for path in tracked(".py", ".md", ".ipynb", ".toml", ".yml", ".cfg", "Makefile", "run", "start", "postBuild"):
+        for p in set(REPO_PATH.findall(text_of(path))):
+            if re.search(r"NN|NAME|\*|<|\{|docs/html/", p) or path.parent.name == "tests":
+                continue
+            if not ((ROOT / p).exists() or (path.parent / p).exists()):
+                hits.append(f"{path.relative_to(ROOT)}: {p}")
+    assert not hits, "paths that are not in the repository:\n" + "\n".join(sorted(hits))

@@ -13,5 +13,6 @@ Modules (import from them directly; the course's public API is ``tfa_tutorial.__
 - ``closed_forms``     softmax-regression closed forms
 - ``reduction``        display reductions of signed maps
 - ``families``         the one registry of map families
+- ``feature_layer``    where a CNN's pooled feature map lives (neural features, Grad-CAM)
 - ``neural_features``  neural features (the model-level view)
 """

@@ -18,10 +18,11 @@ from torch import nn
 from torch.func import functional_call
 
 from ..core.validation import check_inputs_targets, check_model_ready
+from .feature_layer import find_feature_layer
 from .gradients import frozen_state
 from .methods import attribute
 
-__all__ = ["model_output_fn", "saliency", "smoothgrad", "grad_cam", "last_feature_layer", "two_step_baseline", "random_map"]
+__all__ = ["model_output_fn", "saliency", "smoothgrad", "grad_cam", "two_step_baseline", "random_map"]
 
 
 def model_output_fn(model: nn.Module, output: str = "logit"):
@@ -76,32 +77,12 @@ def two_step_baseline(
     return attribute(model_output_fn(model, output), inputs, targets, method=method, n_samples=n_samples, noise=noise, **opts)
 
 
-@torch.no_grad()
-def last_feature_layer(model: nn.Module, example: torch.Tensor) -> nn.Module:
-    """The last leaf module (in execution order) whose output is a spatial map [B, C, h, w] with
-    h·w > 1 — for a CNN, the activation of the last conv block, Grad-CAM's usual layer."""
-    order = []
-    leaves = [m for m in model.modules() if not list(m.children())]
-    hooks = [
-        m.register_forward_hook(lambda mod, _i, out: order.append(mod) if out.ndim == 4 and out.shape[-1] * out.shape[-2] > 1 else None)
-        for m in leaves
-    ]
-    try:
-        model(example.unsqueeze(0))
-    finally:
-        for h in hooks:
-            h.remove()
-    if not order:
-        raise ValueError("grad_cam needs a layer with a spatial output; pass layer= explicitly")
-    return order[-1]
-
-
 def grad_cam(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, layer: nn.Module | None = None) -> torch.Tensor:
     """Grad-CAM (Selvaraju et al. 2017) ``[B, 1, H, W]``: ReLU(Σ_c α_c A_c) at ``layer`` (default:
-    :func:`last_feature_layer`), α_c = spatial mean of ∂z_y/∂A_c, bilinearly upsampled to the
-    input size."""
+    the feature map that the final linear layer pools, :func:`~tfa_tutorial.attribution.feature_layer.find_feature_layer`),
+    α_c = spatial mean of ∂z_y/∂A_c, bilinearly upsampled to the input size."""
     inputs, targets = _prepare(model, inputs, targets)
-    layer = layer or last_feature_layer(model, inputs[0])
+    layer = layer or find_feature_layer(model, inputs[0]).module
     store = {}
 
     def hook(_m, _i, out):

@@ -24,7 +24,7 @@ from torch import nn
 from ..core.streaming import chunks, with_progress
 from ..core.validation import check_inputs_targets, check_int, check_model_ready
 from .gradients import ParamSelection, auto_chunk_size, per_sample_grads, select_params
-from .scores import gradient_scores, unit_rows, resolve_test_targets
+from .scores import gradient_scores, resolve_test_targets, unit_rows
 
 __all__ = ["RandomProjection", "GradientIndex"]
 

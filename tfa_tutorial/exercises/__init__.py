@@ -17,6 +17,18 @@ drive them with tiny models, and they return a :class:`CheckResult` (truthy when
 ``exNN_topic``: ``NN`` is the notebook the exercise belongs to (see :meth:`Checks.names`);
 a new notebook's exercises go in a new ``nbNN_topic.py`` module (a ``ChecksNN`` class with
 ``exNN_...`` methods), added to :class:`Checks` below.
+
+Modules:
+
+- ``base``                               answer parsing, verdicts and bookkeeping shared by every checker
+- ``nb00_start_here``                    checkers for notebook 00 (start here)
+- ``nb01_patch_injection``               checkers for notebook 01 (patch injection)
+- ``nb02_shortcut_training``             checkers for notebook 02 (shortcut training)
+- ``nb03_per_sample_gradients``          checkers for notebook 03 (per-sample gradients)
+- ``nb04_training_feature_attribution``  checkers for notebook 04 (training feature attribution)
+- ``nb05_interactive_explorer``          checkers for notebook 05 (interactive explorer)
+- ``nb06_diagnosis_to_fix``              checkers for notebook 06 (from diagnosis to fix)
+- ``nb07_neural_features``               checkers for notebook 07 (neural features)
 """
 from __future__ import annotations
 

@@ -5,9 +5,11 @@ Modules (import from them directly; the course's public API is ``tfa_tutorial.__
 - ``settings``     the explorer's settings and map menu
 - ``state``        ExplorerState: state and logic, no widgets
 - ``index_store``  the gradient index and its disk cache
+- ``test_lists``   the flipped / misclassified / correct test images
 - ``maps``         scores and maps the explorer shows
 - ``results``      what the explorer returns
 - ``neural``       the neural-feature view
 - ``render``       PNG tiles, legends, the static figure
-- ``view``         the thin ipywidgets view
+- ``widgets``      the widgets and their layout
+- ``view``         the thin ipywidgets view: callbacks, explore()
 """

@@ -61,7 +61,6 @@ from ..attribution.index import GradientIndex
 from ..attribution.reduction import CHANNEL_REDUCTIONS, SIGNS
 from ..core.validation import (
     check_flags,
-    check_index,
     check_int,
     check_model_ready,
     check_real,
@@ -69,7 +68,6 @@ from ..core.validation import (
     is_whole_number,
     num_classes,
 )
-from ..training.train import predict
 from .index_store import GradientIndexStore
 from .maps import MapComputation
 from .neural import NeuralView
@@ -81,10 +79,10 @@ from .settings import (
     MAX_NOISE,
     MAX_SAMPLES,
     SCORES,
-    TEST_LISTS,
     ExplorerSettings,
     ProgressFn,
 )
+from .test_lists import TestLists
 
 #: the explorer's public names: the state, its settings and options, its result types.
 __all__ = ["ExplorerState"]
@@ -106,7 +104,7 @@ class _LRU(OrderedDict):
         return value
 
 
-class ExplorerState(GradientIndexStore, MapComputation, NeuralView):
+class ExplorerState(GradientIndexStore, MapComputation, NeuralView, TestLists):
     """Model, data, gradient index, settings and cached results of the explorer.
 
     Args:
@@ -361,46 +359,6 @@ class ExplorerState(GradientIndexStore, MapComputation, NeuralView):
     def select_train(self, index: int | None) -> ExplorerResult:
         """Show training image ``index`` large in the detail pane (None closes it)."""
         return self.set(selected=index)
-
-    # ------------------------------------------------------------------ test-image lists
-    def predictions(self, test_set: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(predicted labels ``[M]``, probabilities ``[M, K]``) on a test set (cached)."""
-        name = test_set or self.settings.test_set
-        if name not in self.test_sets:
-            raise ValueError(f"unknown test set {name!r}: choose one of {list(self.test_sets)}")
-        if name not in self._preds:
-            self._preds[name] = predict(self.model, self.test_sets[name].to(next(self.model.parameters()).dtype))
-        return self._preds[name]
-
-    @property
-    def flipped(self) -> list[int]:
-        """Shortcut-flipped test images (as given by the caller; empty when none were given)."""
-        return list(self._flipped or [])
-
-    @property
-    def misclassified(self) -> list[int]:
-        """Test images of the current test set that the model gets wrong."""
-        pred, _ = self.predictions()
-        return torch.nonzero(pred != self.test_labels).flatten().tolist()
-
-    @property
-    def correct(self) -> list[int]:
-        """Test images of the current test set that the model gets right."""
-        pred, _ = self.predictions()
-        return torch.nonzero(pred == self.test_labels).flatten().tolist()
-
-    def test_list(self, name: str) -> list[int]:
-        """One of :data:`TEST_LISTS` by name."""
-        if name not in TEST_LISTS:
-            raise ValueError(f"unknown list {name!r}: choose one of {list(TEST_LISTS)}")
-        return getattr(self, name)
-
-    def describe_test(self, index: int, test_set: str | None = None) -> str:
-        """``"#12 Trouser → T-shirt/top"``: a one-line label for pick lists."""
-        index = check_index(index, self.n_test, "test index", "test images")
-        pred, _ = self.predictions(test_set)
-        true, p = self.classes[int(self.test_labels[index])], self.classes[int(pred[index])]
-        return f"#{index} {true}" + (f" → {p}" if p != true else " ✓")
 
 
 _is_int = is_whole_number  # Python, NumPy and 0-d tensor integers; not bool
