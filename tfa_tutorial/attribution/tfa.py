@@ -10,7 +10,7 @@ x_i, so this is a double backward (mixed second derivatives ∂²ℓ/∂x∂θ),
 SmoothGrad (``n_samples > 0``) averages M over noisy copies x_i + ε of the *training* image with
 σ = ``noise`` × the image's value range; the test gradient stays fixed. Other ``method=`` choices
 (gradient × input, integrated gradients, occlusion) attribute the *value* of the score rather
-than its local sensitivity; see :mod:`.attribution_methods`.
+than its local sensitivity; see :mod:`.methods`.
 """
 from __future__ import annotations
 

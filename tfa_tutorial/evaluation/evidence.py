@@ -1,7 +1,7 @@
 """Which training-feature map finds the shortcut? Every method × every score, with controls.
 
 The map families (a score kind attributed by one method, the two-step baseline, the controls) are
-the registry of :mod:`.families`; this module measures them.
+the registry of :mod:`tfa_tutorial.attribution.families`; this module measures them.
 
 Protocol — the one localisation protocol of the package (docs/results.md and notebook 04 both
 call :func:`localisation_evidence`): flipped test images × their top-k patched training images by

@@ -7,7 +7,7 @@ how a measured table is printed.
    localisation given correct retrieval; retrieval itself is measured by
    :func:`tfa_tutorial.evaluation.evidence.retrieval_evidence`.
 
-The measurement itself — every map family of :mod:`.families` on the same pairs, with the
+The measurement itself — every map family of :mod:`tfa_tutorial.attribution.families` on the same pairs, with the
 clean-model control explaining the same label — is :func:`tfa_tutorial.evaluation.evidence.localisation_evidence`,
 the one protocol behind notebook 04 and docs/results.md.
 """
