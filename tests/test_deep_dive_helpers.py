@@ -64,3 +64,20 @@ def test_specificity_and_completeness_tables():
     comp = completeness_over_seeds({"0": {"D": {"median gap": 1e-5, "90th percentile gap": 2e-5}},
                                     "1": {"D": {"median gap": 3e-5, "90th percentile gap": 4e-5}}})
     assert "| D | 2.0e-05 ± 1.4e-05 | 3.0e-05 ± 1.4e-05 |" in completeness_table_markdown(comp)
+
+
+def test_smoothgrad_grid_shape_and_range():
+    from types import SimpleNamespace
+
+    from tfa_tutorial.evaluation.sensitivity import smoothgrad_grid
+
+    model = make_model("group", dtype=torch.float32)
+    x, y = make_data(6, dtype=torch.float32)
+    masks = torch.zeros(6, 8, 8, dtype=torch.bool)
+    masks[:, :3, :3] = True
+    exp = SimpleNamespace(model=model, train=SimpleNamespace(images=x, labels=y, masks=masks),
+                          patched_test=SimpleNamespace(images=make_data(3, seed=5, dtype=torch.float32)[0]))
+    grid = smoothgrad_grid(exp, torch.tensor([0, 1, 2]), torch.tensor([[0, 1], [2, 3], [4, 5]]),
+                           n_samples=(2, 4), noise=(0.1,), n_pairs=2)
+    assert grid.shape == (2, 1)
+    assert ((grid >= 0) & (grid <= 1)).all()
