@@ -34,6 +34,7 @@ COURSE: tuple[tuple[str, str], ...] = (
     ("05_interactive_explorer", "in class"),
     ("06_from_diagnosis_to_fix", "after class (optional)"),
     ("07_neural_features", "after class (optional)"),
+    ("08_evidence_deep_dive", "after class (optional)"),
 )
 CLASS_MINUTES = 90
 
