@@ -2,7 +2,7 @@
 and after class, and how long each notebook takes to read and to run.
 
 Reading time is an **estimate computed from the executed notebook** (so it follows every edit):
-markdown words at :data:`WORDS_PER_MINUTE`, plus :data:`SECONDS_PER_CODE_LINE` per line of code
+markdown words (of markdown cells and of markdown rendered by code cells) at :data:`WORDS_PER_MINUTE`, plus :data:`SECONDS_PER_CODE_LINE` per line of code
 (skimmed, not studied) and :data:`MINUTES_PER_FIGURE` per figure. Running time is the measured
 fast-mode wall time stored in ``run_times.json`` (see :mod:`tfa_tutorial.teaching.run_times`); a student
 reads while a notebook runs, so only the reading time is budgeted. The teacher's guide renders
@@ -50,6 +50,9 @@ def reading_estimate(ipynb: str | Path) -> dict:
         elif cell["cell_type"] == "code":
             code += len([ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")])
             figures += sum("image/png" in out.get("data", {}) for out in cell.get("outputs", []))
+            # prose rendered from variables (IPython.display.Markdown) is read like a markdown cell
+            words += sum(len(re.findall(r"\w+", "".join(out["data"]["text/markdown"])))
+                         for out in cell.get("outputs", []) if "text/markdown" in out.get("data", {}))
     minutes = words / WORDS_PER_MINUTE + code * SECONDS_PER_CODE_LINE / 60 + figures * MINUTES_PER_FIGURE
     return {"words": words, "code_lines": code, "figures": figures, "minutes": minutes}
 
