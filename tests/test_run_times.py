@@ -117,3 +117,14 @@ def test_reading_estimate_counts_rendered_markdown(tmp_path):
     path = tmp_path / "x.ipynb"
     nbformat.write(nb, path)
     assert reading_estimate(path)["words"] == 150
+
+
+def test_header_names_the_place_in_the_course():
+    from tfa_tutorial.teaching.course_plan import course_line
+
+    for stem, when in COURSE:
+        line = course_line(stem)
+        assert line in rt.header_text(stem)
+        assert when in line and ("optional" in line) == ("optional" in when)
+        assert re.search(r"reading estimate \d+ min", line), line
+    assert course_line("99_not_a_notebook") == ""

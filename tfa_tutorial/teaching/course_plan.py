@@ -17,7 +17,7 @@ from pathlib import Path
 from .run_times import format_seconds, load_run_times
 
 __all__ = ["COURSE", "WORDS_PER_MINUTE", "SECONDS_PER_CODE_LINE", "MINUTES_PER_FIGURE", "reading_estimate",
-           "course_plan_markdown"]
+           "course_plan_markdown", "course_line"]
 
 WORDS_PER_MINUTE = 150  # technical prose with formulas
 SECONDS_PER_CODE_LINE = 2
@@ -55,6 +55,19 @@ def reading_estimate(ipynb: str | Path) -> dict:
                          for out in cell.get("outputs", []) if "text/markdown" in out.get("data", {}))
     minutes = words / WORDS_PER_MINUTE + code * SECONDS_PER_CODE_LINE / 60 + figures * MINUTES_PER_FIGURE
     return {"words": words, "code_lines": code, "figures": figures, "minutes": minutes}
+
+
+def course_line(stem: str, notebook_dir: str | Path = NOTEBOOK_DIR) -> str:
+    """One line for a notebook's header: when it is done, whether it is on the core path or
+    optional, and its reading estimate (from its last executed version); ``""`` for a notebook
+    that is not in :data:`COURSE`."""
+    when = dict(COURSE).get(stem)
+    if when is None:
+        return ""
+    kind = "" if "optional" in when else " (core 90-minute path)"
+    path = Path(notebook_dir) / f"{stem}.ipynb"
+    est = f"; reading estimate {reading_estimate(path)['minutes']:.0f} min" if path.is_file() else ""
+    return f"Place in the course: {when}{kind}{est} — the course plan is in docs/teachers_guide.md."
 
 
 def course_plan_markdown(notebook_dir: str | Path = NOTEBOOK_DIR) -> str:
