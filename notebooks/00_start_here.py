@@ -27,7 +27,8 @@
 # **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
 #
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
-# no CUDA device is available) and its run time measured in that mode.
+# no CUDA device is available) and its run time measured in that mode, then its **place in the
+# course** (core 90-minute path or optional) and its **reading estimate**: the time budget to plan with.
 #
 # The method comes from Bacha & George, "Training Feature Attribution for Vision Models"
 # ([arXiv 2510.09135](https://arxiv.org/abs/2510.09135), 2025). `tfa_tutorial` is our own

@@ -30,7 +30,9 @@
 # **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
 #
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
-# no CUDA device is available) and its run time measured in that mode. Peak memory per notebook is
+# no CUDA device is available) and its run time measured in that mode, then its **place in the
+# course** (core 90-minute path or optional) and its **reading estimate**: the time budget to plan with.
+# Peak memory per notebook is
 # in the run-time table of notebook 00.
 #
 # Why plant a shortcut at all? To judge an explanation we need to know the right answer. If

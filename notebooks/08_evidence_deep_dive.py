@@ -28,13 +28,14 @@
 # - an exact decomposition of Grad-Cos over the training image's pixels, and why it is almost the
 #   same map for every test image.
 #
-# **Time budget:** the teacher's guide's course plan gives this notebook's reading estimate; the
-# sections can be read in any order.
+# The sections can be read in any order.
 #
 # **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
 #
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
-# no CUDA device is available) and its run time measured in that mode. Sections 1–3 read the
+# no CUDA device is available) and its run time measured in that mode, then its **place in the
+# course** (core 90-minute path or optional) and its **reading estimate**: the time budget to plan with.
+# Sections 1–3 read the
 # evidence over seeds from `docs/results.json` (`benchmarks/results.py` recomputes it in about an
 # hour); section 4 computes on this run's model.
 
