@@ -28,13 +28,13 @@
 # - what the test finds in our setting, and why a gradient map can miss what the ranking finds;
 # - which map to use instead, computed here on this notebook's own pairs.
 #
-# **Time budget:** the teacher's guide's course plan gives this notebook's reading estimate; read
-# sections 1–5 in order, nothing here is optional.
+# Read sections 1–5 in order; none of them is optional.
 #
 # **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
 #
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
-# no CUDA device is available) and its run time measured in that mode.
+# no CUDA device is available) and its run time measured in that mode, then its **place in the
+# course** (core 90-minute path or optional) and its **reading estimate**: the time budget to plan with.
 
 # %%
 from tfa_tutorial import notebook_header
