@@ -27,7 +27,8 @@
 # **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
 #
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
-# no CUDA device is available) and its run time measured in that mode.
+# no CUDA device is available) and its run time measured in that mode, then its **place in the
+# course** (core 90-minute path or optional) and its **reading estimate**: the time budget to plan with.
 #
 # The method comes from Bacha & George, "Training Feature Attribution for Vision Models"
 # ([arXiv 2510.09135](https://arxiv.org/abs/2510.09135), 2025). `tfa_tutorial` is our own
@@ -184,10 +185,11 @@ plt.show()
 # | 01 | `01_patch_injection` | plant a white-square shortcut in Fashion-MNIST, with ground-truth masks |
 # | 02 | `02_shortcut_training` | train a model that learns the shortcut, measure it, sweep its prevalence |
 # | 03 | `03_per_sample_gradients_and_gradcos` | per-sample gradients with `torch.func`; rank training images by Grad-Cos |
-# | 04 | `04_training_feature_attribution` | TFA maps with SmoothGrad, against baselines and a clean-model control |
+# | 04 | `04_training_feature_attribution` | the paper's TFA map against baselines and controls; the map to use instead |
 # | 05 | `05_interactive_explorer` | explore harmful training regions with widgets |
 # | 06 | `06_from_diagnosis_to_fix` | remove or repair the flagged training data, retrain, verify the fix |
 # | 07 | `07_neural_features` | the global view: spurious neurons, side by side with TFA |
+# | 08 | `08_evidence_deep_dive` | optional: 04's evidence over seeds and a second patch, test-specificity, the exact decomposition |
 #
 # The run times below are read from the measurements stored with the package
 # (`tfa_tutorial/teaching/run_times.json`, written by `scripts/run_notebooks.py --record`): wall-clock

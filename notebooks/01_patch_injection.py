@@ -19,7 +19,8 @@
 # **What you will learn**
 #
 # - how to describe a patch shortcut with a `PatchSpec` (size, value, location, target class,
-#   prevalence), and the presets that reproduce quanda's shortcut benchmarks;
+#   prevalence), and the presets that reproduce the shortcut benchmarks of quanda (an
+#   open-source library of benchmarks for training-data attribution, see the glossary);
 # - how `inject_patch` pastes it on a seeded share of one class and returns, for every image, a
 #   `patched` flag and a per-pixel ground-truth **mask**;
 # - how `patch_all` builds the patched *test* set that measures the shortcut in notebook 02;
@@ -29,8 +30,10 @@
 # **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
 #
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
-# no CUDA device is available) and its run time measured in that mode. The full setting needs about
-# 1.3 GB of memory.
+# no CUDA device is available) and its run time measured in that mode, then its **place in the
+# course** (core 90-minute path or optional) and its **reading estimate**: the time budget to plan with.
+# Peak memory per notebook is
+# in the run-time table of notebook 00.
 #
 # Why plant a shortcut at all? To judge an explanation we need to know the right answer. If
 # every patched training image carries a white square at a known place, then a good

@@ -31,7 +31,9 @@
 # **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
 #
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
-# no CUDA device is available) and its run time measured in that mode. With an empty cache it trains
+# no CUDA device is available) and its run time measured in that mode, then its **place in the
+# course** (core 90-minute path or optional) and its **reading estimate**: the time budget to plan with.
+# With an empty cache it trains
 # 8 small models (fast mode); on cores busy with other jobs it takes several times longer.
 #
 # Trained models are cached (`~/.cache/tfa_tutorial/checkpoints`, or `$TFA_CACHE_DIR`), keyed by

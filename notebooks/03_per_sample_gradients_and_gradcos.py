@@ -22,12 +22,15 @@
 # - the two simplest training-data attribution (TDA) scores, **Grad-Dot** ⟨g(z_i), g(z_j)⟩ and
 #   **Grad-Cos** (the same, divided by both norms), and what their sign means;
 # - how to *measure* whether a score finds the training images that carry the shortcut
-#   (quanda's shortcut-detection AUPRC), against a random and a label-only control.
+#   (the shortcut-detection AUPRC of quanda, an open-source library of TDA benchmarks; both
+#   defined in section 3), against a random and a label-only control.
 #
 # **Terms** are defined where they are first used and collected in the [glossary](../docs/glossary.md).
 #
 # **Run time and mode:** the first code cell prints the mode this notebook runs in (fast mode when
-# no CUDA device is available) and its run time measured in that mode. The two models come from
+# no CUDA device is available) and its run time measured in that mode, then its **place in the
+# course** (core 90-minute path or optional) and its **reading estimate**: the time budget to plan with.
+# The two models come from
 # notebook 02's cache, or are trained here if the cache is empty.
 
 # %%
@@ -57,7 +60,7 @@ print(f"shortcut model flip rate: {exp.report['flip_rate']:.2f}; clean model: {e
 #
 # Training minimises the *mean* loss over a batch, so `loss.backward()` only ever gives the
 # gradient of a sum. Attribution needs each example's own gradient g(z_n) — a vector with one
-# entry per parameter (P ≈ 61k here). `torch.func` writes the loss of **one** example as a pure
+# entry per parameter (P, printed below). `torch.func` writes the loss of **one** example as a pure
 # function of the parameters, takes its gradient with `grad`, and maps it over the batch with
 # `vmap`. The model is in eval mode, so BatchNorm uses its running statistics and every
 # example's gradient is independent of the others.
@@ -145,9 +148,13 @@ print(f"median gradient norm: patched {norms[p2].median():.3f}, unpatched {norms
 # %% [markdown]
 # ## 3. Does the score find the shortcut? Measured, with controls
 #
-# quanda's **shortcut-detection** metric: take the test images of other classes that the model
-# predicts as the shortcut class once patched; for each, the area under the precision–recall
-# curve (AUPRC) of its scores against "this training image carries the patch"; average.
+# **quanda** is an open-source library of benchmarks for training-data attribution; we follow its
+# **shortcut-detection** metric, so our numbers are comparable with published ones: take the test
+# images of other classes that the model predicts as the shortcut class once patched; for each,
+# rank all training images by score and compute the **AUPRC** — the area under the
+# precision–recall curve of "this training image carries the patch" (precision: the share of
+# patched images above a cut-off; recall: the share of all patched images found; see the
+# [glossary](../docs/glossary.md)); average over the test images.
 # A random score gets the prevalence of patched images. A *label-only* score (1 if the training
 # label equals the prediction) shows how much comes from label agreement alone: all patched
 # images are T-shirts, so this control is strong.

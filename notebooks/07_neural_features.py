@@ -481,5 +481,5 @@ c.summary()
 # while simpler baselines did; a fix driven by the flagged images removed most of the shortcut.
 # The method to take away is the protocol: plant or know a ground truth, compare every map with a
 # clean model, the input itself and a random map, and believe only the gains that survive. The
-# evidence over seeds is in `docs/results.md`; the [glossary](../docs/glossary.md) collects the
-# terms.
+# evidence over seeds is read in the optional [08 · Evidence deep dive](08_evidence_deep_dive.ipynb)
+# and listed in full in `docs/results.md`; the [glossary](../docs/glossary.md) collects the terms.

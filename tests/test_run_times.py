@@ -104,3 +104,27 @@ def test_generated_block_needs_its_markers():
         rt.with_generated_block("no markers here", "run-times", "x")
     text = "a\n<!-- t:begin -->\nold\n<!-- t:end -->\nb"
     assert rt.with_generated_block(text, "t", "new") == "a\n<!-- t:begin -->\nnew\n<!-- t:end -->\nb"
+
+
+def test_reading_estimate_counts_rendered_markdown(tmp_path):
+    """Prose rendered from variables (IPython.display.Markdown) is read, so it is counted."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("display(Markdown(text))")]
+    nb.cells[0].outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": " ".join(["word"] * 150),
+                                                                        "text/plain": "<IPython.core.display.Markdown object>"})]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    assert reading_estimate(path)["words"] == 150
+
+
+def test_header_names_the_place_in_the_course():
+    from tfa_tutorial.teaching.course_plan import course_line
+
+    for stem, when in COURSE:
+        line = course_line(stem)
+        assert line in rt.header_text(stem)
+        assert when in line and ("optional" in line) == ("optional" in when)
+        assert re.search(r"reading estimate \d+ min", line), line
+    assert course_line("99_not_a_notebook") == ""

@@ -10,6 +10,7 @@ Modules (import from them directly; the course's public API is ``tfa_tutorial.__
 - ``methods``          feature-attribution methods of a scalar function of one image
 - ``baselines``        baselines TFA is compared with
 - ``decomposition``    exact first-order decomposition over positions
+- ``own_gradient``     a decomposition split into the training image's own-gradient map and the test-specific rest
 - ``closed_forms``     softmax-regression closed forms
 - ``reduction``        display reductions of signed maps
 - ``families``         the one registry of map families

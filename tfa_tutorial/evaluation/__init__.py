@@ -7,4 +7,6 @@ Modules (import from them directly; the course's public API is ``tfa_tutorial.__
 - ``evidence``      the localisation and retrieval protocol with controls; stored results
 - ``specificity``   the two-patch test-specificity experiment
 - ``faithfulness``  one-step insertion/deletion curves
+- ``sensitivity``   the SmoothGrad n × σ grid (is a map's failure a matter of tuning?)
+- ``tables``        markdown tables of the stored evidence over seeds
 """

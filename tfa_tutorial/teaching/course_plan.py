@@ -2,7 +2,7 @@
 and after class, and how long each notebook takes to read and to run.
 
 Reading time is an **estimate computed from the executed notebook** (so it follows every edit):
-markdown words at :data:`WORDS_PER_MINUTE`, plus :data:`SECONDS_PER_CODE_LINE` per line of code
+markdown words (of markdown cells and of markdown rendered by code cells) at :data:`WORDS_PER_MINUTE`, plus :data:`SECONDS_PER_CODE_LINE` per line of code
 (skimmed, not studied) and :data:`MINUTES_PER_FIGURE` per figure. Running time is the measured
 fast-mode wall time stored in ``run_times.json`` (see :mod:`tfa_tutorial.teaching.run_times`); a student
 reads while a notebook runs, so only the reading time is budgeted. The teacher's guide renders
@@ -17,7 +17,7 @@ from pathlib import Path
 from .run_times import format_seconds, load_run_times
 
 __all__ = ["COURSE", "WORDS_PER_MINUTE", "SECONDS_PER_CODE_LINE", "MINUTES_PER_FIGURE", "reading_estimate",
-           "course_plan_markdown"]
+           "course_plan_markdown", "course_line"]
 
 WORDS_PER_MINUTE = 150  # technical prose with formulas
 SECONDS_PER_CODE_LINE = 2
@@ -34,6 +34,7 @@ COURSE: tuple[tuple[str, str], ...] = (
     ("05_interactive_explorer", "in class"),
     ("06_from_diagnosis_to_fix", "after class (optional)"),
     ("07_neural_features", "after class (optional)"),
+    ("08_evidence_deep_dive", "after class (optional)"),
 )
 CLASS_MINUTES = 90
 
@@ -49,8 +50,24 @@ def reading_estimate(ipynb: str | Path) -> dict:
         elif cell["cell_type"] == "code":
             code += len([ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")])
             figures += sum("image/png" in out.get("data", {}) for out in cell.get("outputs", []))
+            # prose rendered from variables (IPython.display.Markdown) is read like a markdown cell
+            words += sum(len(re.findall(r"\w+", "".join(out["data"]["text/markdown"])))
+                         for out in cell.get("outputs", []) if "text/markdown" in out.get("data", {}))
     minutes = words / WORDS_PER_MINUTE + code * SECONDS_PER_CODE_LINE / 60 + figures * MINUTES_PER_FIGURE
     return {"words": words, "code_lines": code, "figures": figures, "minutes": minutes}
+
+
+def course_line(stem: str, notebook_dir: str | Path = NOTEBOOK_DIR) -> str:
+    """One line for a notebook's header: when it is done, whether it is on the core path or
+    optional, and its reading estimate (from its last executed version); ``""`` for a notebook
+    that is not in :data:`COURSE`."""
+    when = dict(COURSE).get(stem)
+    if when is None:
+        return ""
+    kind = "" if "optional" in when else " (core 90-minute path)"
+    path = Path(notebook_dir) / f"{stem}.ipynb"
+    est = f"; reading estimate {reading_estimate(path)['minutes']:.0f} min" if path.is_file() else ""
+    return f"Place in the course: {when}{kind}{est} — the course plan is in docs/teachers_guide.md."
 
 
 def course_plan_markdown(notebook_dir: str | Path = NOTEBOOK_DIR) -> str:

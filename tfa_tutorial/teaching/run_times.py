@@ -64,8 +64,13 @@ def _times_line(stem: str, mode: str, data: dict) -> str:
 
 
 def header_text(stem: str, path: str | Path = RUN_TIMES_FILE) -> str:
-    """A notebook's header: the mode it runs in and its measured run time in that mode."""
-    return describe_mode() + "\n" + _times_line(stem, "fast" if fast_mode() else "full", load_run_times(path))
+    """A notebook's header: the mode it runs in, its measured run time in that mode, and its place
+    in the course (:func:`tfa_tutorial.teaching.course_plan.course_line`)."""
+    from .course_plan import course_line  # course_plan imports this module
+
+    line = course_line(stem)
+    text = describe_mode() + "\n" + _times_line(stem, "fast" if fast_mode() else "full", load_run_times(path))
+    return text + ("\n" + line if line else "")
 
 
 def notebook_header(stem: str, path: str | Path = RUN_TIMES_FILE) -> None:

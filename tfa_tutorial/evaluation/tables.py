@@ -1,0 +1,70 @@
+"""Markdown tables of the stored evidence over seeds (notebooks 04 and 08 render them with
+``IPython.display.Markdown``; every number comes from ``docs/results.json``).
+
+    loc = localisation_over_seeds(load_results()["evidence"]["tutorial"])
+    Markdown(seed_table_markdown(loc, KEY_FAMILIES))
+"""
+from __future__ import annotations
+
+from .evidence import aggregate_seeds, format_mean_sd
+
+__all__ = ["seed_table_markdown", "specificity_over_seeds", "specificity_table_markdown", "completeness_over_seeds",
+           "completeness_table_markdown", "gain_spread"]
+
+
+def seed_table_markdown(loc: dict, families) -> str:
+    """One row per family of :func:`~tfa_tutorial.evaluation.evidence.localisation_over_seeds`'s
+    ``loc``: mass with the shortcut and the clean model, the gain (shortcut − clean) and the rank,
+    each as mean ± sd over the seeds. Families missing from ``loc`` are skipped."""
+    lines = ["| map family | mass | mass, clean model | gain | rank |", "|---|---:|---:|---:|---:|"]
+    for fam in families:
+        if fam not in loc:
+            continue
+        a = loc[fam]
+        lines.append(f"| {fam} | {format_mean_sd(a['shortcut model']['mass'])} | {format_mean_sd(a['clean model']['mass'])} "
+                     f"| {format_mean_sd(a['gain'], signed=True)} | {format_mean_sd(a['shortcut model']['rank'])} |")
+    return "\n".join(lines)
+
+
+def gain_spread(loc: dict, family: str) -> float:
+    """The sample standard deviation over seeds of ``family``'s gain (0 for a single seed): the
+    yardstick the notebooks' claims measure differences with."""
+    sd = loc[family]["gain"]["sd"]
+    return 0.0 if sd != sd else float(sd)  # NaN (one seed) → 0
+
+
+def specificity_over_seeds(runs: dict) -> dict:
+    """Per family, the :func:`~tfa_tutorial.evaluation.evidence.aggregate_seeds` leaves of the stored
+    two-patch runs ``{seed: {"families": {family: {model: {"specificity", "matching mass",
+    "other mass"}}}}}``."""
+    return aggregate_seeds([runs[s]["families"] for s in sorted(runs, key=int)])
+
+
+def specificity_table_markdown(spec: dict, families) -> str:
+    """One row per family of :func:`specificity_over_seeds`: specificity with the shortcut and the
+    clean model, and the shortcut model's mass on the matching and on the other patch."""
+    lines = ["| map family | specificity | specificity, clean model | mass on the matching patch | mass on the other patch |",
+             "|---|---:|---:|---:|---:|"]
+    for fam in families:
+        if fam not in spec:
+            continue
+        sm, cm = spec[fam]["shortcut model"], spec[fam]["clean model"]
+        lines.append(f"| {fam} | {format_mean_sd(sm['specificity'], signed=True)} | {format_mean_sd(cm['specificity'], signed=True)} "
+                     f"| {format_mean_sd(sm['matching mass'])} | {format_mean_sd(sm['other mass'])} |")
+    return "\n".join(lines)
+
+
+def completeness_over_seeds(runs: dict) -> dict:
+    """Per family, the aggregate over seeds of the stored completeness gaps
+    ``{seed: {family: {"median gap", "90th percentile gap"}}}``."""
+    return aggregate_seeds([runs[s] for s in sorted(runs, key=int)])
+
+
+def completeness_table_markdown(comp: dict) -> str:
+    """One row per family of :func:`completeness_over_seeds`: the relative gap |Σ map − promised
+    sum| / |promised sum|, median and 90th percentile over the pairs, mean ± sd over the seeds."""
+    lines = ["| map family | median gap | 90th percentile gap |", "|---|---:|---:|"]
+    for fam, row in comp.items():
+        lines.append(f"| {fam} | {format_mean_sd(row['median gap'], small=True)} "
+                     f"| {format_mean_sd(row['90th percentile gap'], small=True)} |")
+    return "\n".join(lines)
