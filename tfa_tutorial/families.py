@@ -30,8 +30,20 @@ from .score_vectors import normalizes_train, score_vector, vector_score_fn, vect
 
 __all__ = [
     "MapFamily", "PairContext", "FAMILIES", "COURSE_FAMILIES", "KEY_FAMILIES", "SPECIFICITY_FAMILIES", "EXPLORER_FAMILIES",
-    "REPAIR_FAMILIES", "family", "family_group",
+    "REPAIR_FAMILIES", "family", "family_group", "pair_seed",
 ]
+
+
+def pair_seed(seed: int, q: int) -> int:
+    """The noise seed of test image ``q`` in an experiment with ``seed``: a hash of both, so no two
+    (seed, q) share SmoothGrad noise or a random control (``seed + q`` would: (0, 1) and (1, 0)).
+    A non-negative int below 2**63."""
+    import hashlib
+
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (seed, q)):
+        raise TypeError(f"seed and q must be ints, got {seed!r}, {q!r}")
+    digest = hashlib.sha256(f"tfa-pair-seed:{seed}:{q}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 @dataclass

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import ImageDataset
-from .families import FAMILIES, REPAIR_FAMILIES, PairContext
+from .families import FAMILIES, REPAIR_FAMILIES, PairContext, pair_seed
 from .reduction import reduce_map
 from .validation import check_finite, check_flags, check_real
 
@@ -187,5 +187,5 @@ def repair_maps(model: nn.Module, train: ImageDataset, indices, map_method: str 
     for q in torch.unique(assign).tolist():
         rows = (assign == q).nonzero().flatten()
         yq = None if test_targets is None else test_targets[q]
-        out[rows] = fam(PairContext(model, x[rows], y[rows], test_inputs[q], yq, seed=seed + q)).detach().cpu()
+        out[rows] = fam(PairContext(model, x[rows], y[rows], test_inputs[q], yq, seed=pair_seed(seed, q))).detach().cpu()
     return out
