@@ -52,8 +52,9 @@ __all__ = [
 ]
 
 
-#: name → :class:`~tfa_tutorial.families.MapFamily`: every family of the registry (names start with their group).
-EVIDENCE_FAMILIES: dict[str, MapFamily] = FAMILIES
+#: name → :class:`~tfa_tutorial.families.MapFamily`: every family of the registry (names start with their
+#: group) but the robustness variants (:data:`tfa_tutorial.families.ROBUSTNESS_FAMILIES`).
+EVIDENCE_FAMILIES: dict[str, MapFamily] = {k: v for k, v in FAMILIES.items() if k not in _registry.ROBUSTNESS_FAMILIES}
 
 #: the test-dependent families (and the two-step baseline, zero by construction) for the two-patch experiment.
 SPECIFICITY_FAMILIES: dict[str, MapFamily] = {k: FAMILIES[k] for k in _registry.SPECIFICITY_FAMILIES}
