@@ -26,11 +26,12 @@ from torch import nn
 from .attribution_methods import attribute
 from .baselines import model_output_fn, random_map
 from .decomposition import decompose_score
+from .models import ResNet9, SmallCNN
 from .score_vectors import normalizes_train, score_vector, vector_score_fn, vector_scores
 
 __all__ = [
     "MapFamily", "PairContext", "FAMILIES", "COURSE_FAMILIES", "KEY_FAMILIES", "SPECIFICITY_FAMILIES", "EXPLORER_FAMILIES",
-    "REPAIR_FAMILIES", "ROBUSTNESS_FAMILIES", "PARAM_SUBSETS", "family", "family_group", "pair_seed", "param_subset",
+    "REPAIR_FAMILIES", "ROBUSTNESS_FAMILIES", "MODEL_OPTIONS", "PARAM_SUBSETS", "family", "family_group", "pair_seed", "param_subset",
 ]
 
 
@@ -283,6 +284,16 @@ REPAIR_FAMILIES = (
 
 #: the families of the robustness check only (docs/results.md, "Robustness"); the evidence tables run the others.
 ROBUSTNESS_FAMILIES = tuple(f.name for f in _ALL if f.gradient or f.name.startswith("TFA-Cos · gradient, SmoothGrad n="))
+
+#: the models of the robustness check (:func:`tfa_tutorial.robustness.variant_experiment`):
+#: name → ``build(in_channels, num_classes)``. "SmallCNN" is the tutorial's model (global average
+#: pool); the paper's ResNet family pools with max; ResNet-9 at width 8 (about 100k parameters)
+#: trains on 2 CPU cores at about SmallCNN's cost.
+MODEL_OPTIONS = {
+    "SmallCNN": lambda c, k: SmallCNN(c, k),
+    "SmallCNN, global max pool": lambda c, k: SmallCNN(c, k, pool="max"),
+    "ResNet9, width 8": lambda c, k: ResNet9(c, k, width=8),
+}
 
 for _selection in (COURSE_FAMILIES, KEY_FAMILIES, SPECIFICITY_FAMILIES, EXPLORER_FAMILIES, REPAIR_FAMILIES, ROBUSTNESS_FAMILIES):
     _unknown = [n for n in _selection if n not in FAMILIES]
