@@ -187,7 +187,8 @@ _SUBSETS = tuple(n for n in FAMILIES if n.startswith("TFA-Cos, "))
 #: top-k by Grad-Cos, "random": :func:`random_patched_pairs`), ``specificity``: the families to
 #: measure in the two-patch experiment as well (the test-dependent ones of the variant).
 VARIANTS: dict[str, dict] = {
-    "logit gradients": {"families": tuple(n for n in FAMILIES if n.startswith("TFA-Logit")) + COMPARISON,
+    "logit gradients": {"families": ("TFA-Logit · gradient, SmoothGrad", "TFA-Logit · gradient × input",
+                                     "TFA-Logit · integrated gradients") + COMPARISON,
                         "specificity": ("TFA-Logit · gradient, SmoothGrad", "TFA-Logit · gradient × input",
                                         "TFA-Logit · integrated gradients")},
     "parameter subsets": {"families": _SUBSETS + COMPARISON, "specificity": _SUBSETS},
