@@ -150,7 +150,30 @@ def md_robustness(db, configs) -> list[str]:
         out.append(f"| {r['label']} | {r['config']} | {', '.join(r['seeds'])} | {paper} | {r['best tfa']} | "
                    f"{format_mean_sd(r['tfa gain'], signed=True)} | {r['best two']} | {format_mean_sd(r['two gain'], signed=True)} | "
                    f"{spec} | {'' if r['float64 pairs'] is None else r['float64 pairs']} |")
-    return out + ["", *conclusion(rows), ""]
+    return out + ["", *conclusion(rows), "", *md_details(db, configs), ""]
+
+
+def md_details(db, configs) -> list[str]:
+    """Every family of every robustness run: gain in mass over the seeds, per configuration."""
+    variants = []
+    for config in configs:
+        for runs in db.get("robustness", {}).get(config, {}).values():
+            variants += [v for v in runs if v not in variants]
+    if not variants:
+        return []
+    out = ["Every map of every variant run (gain in mass, shortcut − clean model; mean ± sd over the seeds in brackets):", "",
+           "| variant | map family | " + " | ".join(f"gain `{c}`" for c in configs) + " |", "|---" * (2 + len(configs)) + "|"]
+    for v in variants:
+        cells = {}
+        for config in configs:
+            for key in ("localisation", "localisation, weighted by S"):
+                runs = {s: r[v][key] for s, r in db.get("robustness", {}).get(config, {}).items() if key in r.get(v, {})}
+                for f, g in _gains(runs, "mass").items():
+                    name = f if key == "localisation" else f"{f} (weighted by S⁺)"
+                    cells.setdefault(name, {})[config] = f"{format_mean_sd(g, signed=True)} [{', '.join(sorted(runs, key=int))}]"
+        for f in sorted(cells, key=lambda n: (family_group(n) in ("two-step", "control"), n)):
+            out.append(f"| {v} | {f} | " + " | ".join(cells[f].get(c, "") for c in configs) + " |")
+    return out
 
 
 def conclusion(rows: list[dict]) -> list[str]:
