@@ -303,7 +303,7 @@ def md_evidence(db) -> list[str]:
         chance = agg["chance"]["mean"]
         out += ["", f"**Localisation on the patch** (chance = patch area = {chance:.3f}). Mass = share of the map's "
                 "positive part on the patch; rank = share of the top-|patch| pixels on it; pointing = the maximum "
-                "is on it. *Gain* = shortcut model − clean model (same pairs, same explained label): what the map "
+                "is on it (a constant map counts as a miss; tied maxima count by the share of them on it). *Gain* = shortcut model − clean model (same pairs, same explained label): what the map "
                 "shows about *this* model rather than about bright squares.", "",
                 "| map family | mass | mass, clean model | gain | rank | rank, clean | pointing | pointing, clean |",
                 "|---|---|---|---|---|---|---|---|"]

@@ -150,7 +150,15 @@ def md_robustness(db, configs) -> list[str]:
         out.append(f"| {r['label']} | {r['config']} | {', '.join(r['seeds'])} | {paper} | {r['best tfa']} | "
                    f"{format_mean_sd(r['tfa gain'], signed=True)} | {r['best two']} | {format_mean_sd(r['two gain'], signed=True)} | "
                    f"{spec} | {'' if r['float64 pairs'] is None else r['float64 pairs']} |")
-    return out + ["", *conclusion(rows), "", *md_details(db, configs), ""]
+    out += ["", *conclusion(rows), ""]
+    from tfa_tutorial.robustness import VARIANTS
+
+    stored = {(c, v) for c in configs for r in db.get("robustness", {}).get(c, {}).values() for v in r}
+    missing = [f"{v} (`{c}`)" for v in VARIANTS for c in configs if (c, v) not in stored]
+    if missing:
+        out += ["Not measured in the stored results (no row above): " + ", ".join(missing) + ". "
+                "`--sections robustness --variants NAME` computes them.", ""]
+    return out + [*md_details(db, configs), ""]
 
 
 def md_details(db, configs) -> list[str]:
