@@ -31,7 +31,7 @@ from .score_vectors import normalizes_train, score_vector, vector_score_fn, vect
 
 __all__ = [
     "MapFamily", "PairContext", "FAMILIES", "COURSE_FAMILIES", "KEY_FAMILIES", "SPECIFICITY_FAMILIES", "EXPLORER_FAMILIES",
-    "REPAIR_FAMILIES", "ROBUSTNESS_FAMILIES", "MODEL_OPTIONS", "PARAM_SUBSETS", "family", "family_group", "pair_seed", "param_subset",
+    "REPAIR_FAMILIES", "ROBUSTNESS_FAMILIES", "ROBUSTNESS_COMPARISON", "ROBUSTNESS_KEY_TFA", "MODEL_OPTIONS", "PARAM_SUBSETS", "family", "family_group", "pair_seed", "param_subset",
 ]
 
 
@@ -285,6 +285,15 @@ REPAIR_FAMILIES = (
 #: the families of the robustness check only (docs/results.md, "Robustness"); the evidence tables run the others.
 ROBUSTNESS_FAMILIES = tuple(f.name for f in _ALL if f.gradient or f.name.startswith("TFA-Cos · gradient, SmoothGrad n="))
 
+#: the rows every robustness variant measures next to its own families: the paper's map, the two-step
+#: baseline with three methods, the random control (:data:`tfa_tutorial.robustness.VARIANTS`).
+ROBUSTNESS_COMPARISON = ("TFA-Cos · gradient, SmoothGrad (paper)", "two-step · SmoothGrad", "two-step · gradient × input",
+                         "two-step · occlusion", "control · random")
+#: the test-dependent maps with the largest gains in the evidence tables, re-measured by the model,
+#: pair and training variants.
+ROBUSTNESS_KEY_TFA = ("TFA-Cos · gradient × input", "TFA-Cos · integrated gradients", "TFA-Cos · decomposition",
+                      "TFA-Cos · decomposition, first block", "counterfactual · decomposition")
+
 #: the models of the robustness check (:func:`tfa_tutorial.robustness.variant_experiment`):
 #: name → ``build(in_channels, num_classes)``. "SmallCNN" is the tutorial's model (global average
 #: pool); the paper's ResNet family pools with max; ResNet-9 at width 8 (about 100k parameters)
@@ -295,7 +304,8 @@ MODEL_OPTIONS = {
     "ResNet9, width 8": lambda c, k: ResNet9(c, k, width=8),
 }
 
-for _selection in (COURSE_FAMILIES, KEY_FAMILIES, SPECIFICITY_FAMILIES, EXPLORER_FAMILIES, REPAIR_FAMILIES, ROBUSTNESS_FAMILIES):
+for _selection in (COURSE_FAMILIES, KEY_FAMILIES, SPECIFICITY_FAMILIES, EXPLORER_FAMILIES, REPAIR_FAMILIES, ROBUSTNESS_FAMILIES,
+                   ROBUSTNESS_COMPARISON, ROBUSTNESS_KEY_TFA):
     _unknown = [n for n in _selection if n not in FAMILIES]
     if _unknown:
         raise RuntimeError(f"selection names unknown map families: {_unknown}")

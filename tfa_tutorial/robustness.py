@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from .evidence import dilate_masks
 from .experiment import ShortcutExperiment, course_data, experiment_settings, shortcut_experiment
-from .families import FAMILIES, MODEL_OPTIONS, PairContext, pair_seed
+from .families import FAMILIES, MODEL_OPTIONS, ROBUSTNESS_COMPARISON, ROBUSTNESS_KEY_TFA, PairContext, pair_seed
 from .gradients import predicted_labels
 from .metrics import pointing_game, relevance_mass_accuracy, relevance_rank_accuracy
 from .patches import PRESETS, inject_patch, patch_all
@@ -176,10 +176,8 @@ def summarise_pairs(per_pair: dict, weighted: bool = False) -> dict:
 
 
 #: the comparison rows every variant run measures alongside its own families (same pairs, same model).
-COMPARISON = ("TFA-Cos · gradient, SmoothGrad (paper)", "two-step · SmoothGrad", "two-step · gradient × input",
-              "two-step · occlusion", "control · random")
-_KEY_TFA = ("TFA-Cos · gradient × input", "TFA-Cos · integrated gradients", "TFA-Cos · decomposition",
-            "TFA-Cos · decomposition, first block", "counterfactual · decomposition")
+COMPARISON = ROBUSTNESS_COMPARISON
+_KEY_TFA = ROBUSTNESS_KEY_TFA
 _SUBSETS = tuple(n for n in FAMILIES if n.startswith("TFA-Cos, "))
 
 #: name → what the variant changes: ``families`` measured (registry names), ``model`` (a
