@@ -293,9 +293,15 @@ def md_evidence(db) -> list[str]:
         runs = db["evidence"][config]
         n_pairs = runs[seeds[0]]["n_pairs"]
         n_test = runs[seeds[0]]["n_test"]
+        from robustness_report import current_protocol
+
+        old = [s for s in seeds if not current_protocol(runs[s])]
+        note = (f" Seeds {', '.join(old)} were computed before the audit fixes (pointing game: an all-zero map counted "
+                "as a hit on pixel (0, 0); SmoothGrad noise seeded with seed + q, shared across seeds); the others with "
+                "the current protocol." if old else "")
         out += [f"## 2. Retrieval and localisation — `{config}`", "",
                 f"Seeds {', '.join(seeds)}; per seed {n_test} flipped test images × their top-"
-                f"{n_pairs // max(n_test, 1)} patched training images by Grad-Cos ({n_pairs} pairs).", "",
+                f"{n_pairs // max(n_test, 1)} patched training images by Grad-Cos ({n_pairs} pairs)." + note, "",
                 "**Shortcut-detection AUPRC** (quanda's metric: do the scores rank the patched training images "
                 "first?)", "", "| score | AUPRC |", "|---|---|"]
         for k, v in agg["retrieval"].items():

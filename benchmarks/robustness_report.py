@@ -50,12 +50,18 @@ def _row_specs():
 
 def _runs(db, source, config, variant, label):
     """Per seed: ``{family: {model: {metric: value}}}``."""
-    if source == "evidence":
+    if source == "evidence":  # the seeds computed with the current protocol (they carry the fair measures)
         runs = db.get("evidence", {}).get(config, {})
-        return {s: r["localisation"] for s, r in runs.items() if str(s).isdigit()}
+        return {s: r["localisation"] for s, r in runs.items() if str(s).isdigit() and current_protocol(r)}
     key = "localisation, weighted by S" if "weighted" in label else "localisation"
     runs = db.get("robustness", {}).get(config, {})
     return {s: r[variant][key] for s, r in runs.items() if variant in r}
+
+
+def current_protocol(evidence_run: dict) -> bool:
+    """Whether a stored ``evidence`` run was computed with the current protocol (pointing game with
+    constant maps as misses, noise seeds hashed per experiment seed): such runs carry the fair measures."""
+    return all("mass |map|" in row["shortcut model"] for row in evidence_run["localisation"].values())
 
 
 def _gains(runs: dict, metric: str) -> dict:
