@@ -125,11 +125,13 @@ def robustness_rows(db, configs) -> list[dict]:
             best_tfa = max(tfa, key=lambda f: tfa[f]["mean"])
             best_two = max(two, key=lambda f: two[f]["mean"])
             f64 = None
+            stored = db.get(source, {}).get(config, {})
+            pairs = sorted({(stored[s] if source == "evidence" else stored[s][variant])["n_pairs"] for s in runs})
             if source == "robustness":
                 f64 = sum(sum(r[variant]["float64 pairs"].values()) for r in db["robustness"][config].values() if variant in r)
             out.append({"label": label, "config": config, "seeds": sorted(runs, key=int), "paper": paper,
                         "paper gain": gains.get(paper), "best tfa": best_tfa, "tfa gain": tfa[best_tfa],
-                        "best two": best_two, "two gain": two[best_two], "float64 pairs": f64,
+                        "best two": best_two, "two gain": two[best_two], "float64 pairs": f64, "pairs": pairs,
                         "specificity": _specificity(db, variant, best_tfa), "variant": variant})
     return out
 
@@ -146,14 +148,14 @@ def md_robustness(db, configs) -> list[str]:
            "image, is left out). *Specificity*: the two-patch experiment of section 3 for that map — shortcut model "
            "(clean model; normalised (m_match − m_other)/(m_match + m_other)); — where it was not run. Float64 pairs: "
            "pairs recomputed in float64 because a loss fell below 1e-7 (float32 breakdown).", "",
-           "| objection | configuration | seeds | paper's map: gain | best test-dependent map | gain | best two-step map | "
-           "gain | specificity of the test-dependent map | float64 pairs |", "|---" * 10 + "|"]
+           "| objection | configuration | seeds | pairs per seed | paper's map: gain | best test-dependent map | gain | best two-step map | "
+           "gain | specificity of the test-dependent map | float64 pairs |", "|---" * 11 + "|"]
     for r in rows:
         sp = r["specificity"]
         spec = "—" if sp is None else (f"{format_mean_sd(sp[0], signed=True)} ({format_mean_sd(sp[1], signed=True)}; "
                                        f"{'n/a' if sp[2] is None else format_mean_sd(sp[2], signed=True)})")
         paper = "—" if r["paper gain"] is None else format_mean_sd(r["paper gain"], signed=True)
-        out.append(f"| {r['label']} | {r['config']} | {', '.join(r['seeds'])} | {paper} | {r['best tfa']} | "
+        out.append(f"| {r['label']} | {r['config']} | {', '.join(r['seeds'])} | {', '.join(map(str, r['pairs']))} | {paper} | {r['best tfa']} | "
                    f"{format_mean_sd(r['tfa gain'], signed=True)} | {r['best two']} | {format_mean_sd(r['two gain'], signed=True)} | "
                    f"{spec} | {'' if r['float64 pairs'] is None else r['float64 pairs']} |")
     out += ["", *conclusion(rows), ""]

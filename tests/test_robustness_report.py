@@ -31,7 +31,7 @@ def _db(logit_gain_shift, spec_shortcut):
                                   "TFA-Logit · gradient × input": (0.3 + logit_gain_shift + jitter, 0.2),
                                   "two-step · occlusion": (0.5, 0.1), "two-step · SmoothGrad": (0.3, 0.2),
                                   "control · random": (0.18, 0.18)}),
-            "float64 pairs": {"shortcut model": 1, "clean model": 0}}}
+            "float64 pairs": {"shortcut model": 1, "clean model": 0}, "n_pairs": 16}}
     spec = {s: {"logit gradients": {"families": {"TFA-Logit · gradient × input": {
         "shortcut model": {"specificity": spec_shortcut + d, "matching mass": 0.3, "other mass": 0.1},
         "clean model": {"specificity": 0.01, "matching mass": 0.2, "other mass": 0.2}}}}} for s, d in (("0", 0.0), ("1", 0.01))}
@@ -46,7 +46,7 @@ def test_rows_hold_per_seed_gains_and_the_best_maps(report):
     assert r["paper gain"]["mean"] == pytest.approx(0.06)
     assert r["float64 pairs"] == 2 and r["seeds"] == ["0", "1"]
     md = "\n".join(report.md_robustness(_db(0.0, 0.02), ["tutorial"]))
-    assert "| logit gradients ∇θ z_y | tutorial | 0, 1 | +0.06 ± 0.01 | TFA-Logit · gradient × input | +0.11 ± 0.01 |" in md
+    assert "| logit gradients ∇θ z_y | tutorial | 0, 1 | 16 | +0.06 ± 0.01 | TFA-Logit · gradient × input | +0.11 ± 0.01 |" in md
     assert "+0.50 ± 0.00" in md  # normalised specificity (0.3 − 0.1) / (0.3 + 0.1)
     assert "The two-step baseline stays the recommended map" in md and "+0.11 vs best two-step" in md
 
