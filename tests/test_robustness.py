@@ -42,7 +42,7 @@ def test_pair_metrics_counts_and_recomputes_touched_pairs_in_float64():
     test_idx = torch.tensor([0, 1, 2])
     p = exp.train.patched_indices
     train_idx = torch.stack([p[[0, 1]], p[[1, 2]], p[[2, 0]]])
-    fams = ("control · input as map", "TFA-Cos · gradient × input")
+    fams = ("control · input as map", "TFA-Cos · gradient × input", "counterfactual · decomposition")
     with torch.no_grad():
         xq = exp.patched_test.images[test_idx]
         logits = exp.model(xq).double()
@@ -57,12 +57,13 @@ def test_pair_metrics_counts_and_recomputes_touched_pairs_in_float64():
     exp64 = copy.copy(exp)
     exp64.model, exp64.clean_model = copy.deepcopy(exp.model).double(), copy.deepcopy(exp.clean_model).double()
     exp64.train = SimpleNamespace(images=exp.train.images.double(), labels=exp.train.labels, masks=exp.train.masks)
-    exp64.patched_test = SimpleNamespace(images=exp.patched_test.images.double())
+    exp64.patched_test = SimpleNamespace(images=exp.patched_test.images.double(), labels=exp.patched_test.labels)
+    exp64.test = SimpleNamespace(images=exp.test.images.double())
     per64 = pair_metrics(exp64, test_idx, train_idx, fams, seed=0)
     assert per64["float64 pairs"] == {"shortcut model": 0, "clean model": 0}
     for metric in ("mass", "mass |map|"):
-        assert per["metrics"]["TFA-Cos · gradient × input"]["shortcut model"][metric] == pytest.approx(
-            per64["metrics"]["TFA-Cos · gradient × input"]["shortcut model"][metric], abs=1e-9)
+        for f in fams[1:]:
+            assert per["metrics"][f]["shortcut model"][metric] == pytest.approx(per64["metrics"][f]["shortcut model"][metric], abs=1e-9)
     masses = torch.tensor(per["metrics"]["control · input as map"]["shortcut model"]["mass"], dtype=torch.float64)
     x = exp.train.images[train_idx.flatten()]
     m = exp.train.masks[train_idx.flatten()]

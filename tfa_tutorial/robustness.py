@@ -142,7 +142,8 @@ def pair_metrics(exp, test_idx: torch.Tensor, train_idx: torch.Tensor, families,
                 if m is None:
                     model64 = model64 or copy.deepcopy(model).double().eval()
                     m = model64
-                ctx = PairContext(m, x[sel].to(dt), y[sel], xt.to(dt), int(labels[q]), seed=pair_seed(seed, q))
+                ctx = PairContext(m, x[sel].to(dt), y[sel], xt.to(dt), int(labels[q]), int(exp.patched_test.labels[ti]),
+                                  exp.test.images[ti].to(dt), seed=pair_seed(seed, q))
                 s_row[sel] = ctx.scores("cos").double().cpu()
                 for f in families:
                     mp = FAMILIES[f](ctx).detach().double().cpu()
