@@ -86,7 +86,10 @@ def _specificity(db, variant, family):
     the two-patch experiment (a robustness variant's own run first, then the specificity section)."""
     runs = {s: r[variant]["families"] for s, r in db.get("robustness", {}).get("two_patch", {}).items()
             if variant in r and family in r[variant]["families"]}
-    if not runs:
+    from tfa_tutorial.robustness import VARIANTS
+
+    other_model = variant in VARIANTS and ("model" in VARIANTS[variant] or VARIANTS[variant].get("fast") is False)
+    if not runs and not other_model:  # the section-3 experiment measured the tutorial's own model and setting
         runs = {s: r["families"] for s, r in db.get("specificity", {}).get("two_patch", {}).items()
                 if family in r["families"]}
     if not runs:
