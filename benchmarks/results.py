@@ -12,7 +12,12 @@ and a section re-run alone):
 - ``specificity``  the two-patch test-specificity experiment (tfa_tutorial.evaluation.specificity);
 - ``faithfulness`` the one-step insertion / deletion test, TFA vs two-step (tfa_tutorial.evaluation.faithfulness);
 - ``fix``          remove / repair the flagged training data, retrain, re-measure (tfa_tutorial.fixing.retrain);
-- ``prevalence``   flip rate against the fraction of patched target-class images (tutorial patch).
+- ``prevalence``   flip rate against the fraction of patched target-class images (tutorial patch);
+- ``robustness``   the objections to the evidence, one variant at a time (tfa_tutorial.evaluation.robustness.VARIANTS:
+                   logit gradients, parameter subsets, SmoothGrad settings, random patched pairs, global max
+                   pool, ResNet-9, the full setting; ``--variants`` picks some), each with the two-patch
+                   specificity of its test-dependent families where it has any; stored per configuration,
+                   seed and variant, so a run resumes where it stopped.
 
 Configurations: ``tutorial`` (white 12×12 square on half the T-shirts) and ``quanda_mnist``
 (quanda's MNIST-style preset: the same square on 95% of them), on Fashion-MNIST with SmallCNN;
@@ -23,6 +28,7 @@ Usage (from the repository root; fast settings = 12k training images, 3 epochs):
     .venv/bin/python benchmarks/results.py                              # everything, seeds 0 1 2
     .venv/bin/python benchmarks/results.py --sections evidence --seeds 0 1 2
     .venv/bin/python benchmarks/results.py --report-only                # rewrite the markdown from the JSON
+    .venv/bin/python benchmarks/results.py --sections robustness --variants "logit gradients" --seeds 0 1 2
 
 One (configuration, seed) of ``evidence`` took 2–7 minutes on 2 cores, 18 minutes when the cores
 were shared with other jobs; the whole script takes about an hour (models are cached by
@@ -42,6 +48,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from tfa_tutorial.attribution.families import (  # noqa: E402
     KEY_FAMILIES,
@@ -62,7 +69,7 @@ from tfa_tutorial.evaluation.evidence import (  # noqa: E402
 from tfa_tutorial.evaluation.pairs import select_pairs  # noqa: E402
 from tfa_tutorial.training.experiment import experiment_settings, shortcut_experiment  # noqa: E402
 
-SECTIONS = ("shortcut", "evidence", "completeness", "specificity", "faithfulness", "fix", "prevalence")
+SECTIONS = ("shortcut", "evidence", "completeness", "specificity", "faithfulness", "fix", "prevalence", "robustness")
 CONFIGS = ("tutorial", "quanda_mnist")
 JSON_PATH = ROOT / "docs" / "results.json"
 MD_PATH = ROOT / "docs" / "results.md"
@@ -86,6 +93,43 @@ def _store(db: dict, section: str, config: str, seed: int, value) -> None:
 
 def _have(db, section, config, seed) -> bool:
     return str(seed) in db.get(section, {}).get(config, {})
+
+
+def _have_variant(db, config, seed, variant) -> bool:
+    return variant in db.get("robustness", {}).get(config, {}).get(str(seed), {})
+
+
+def _store_variant(db, config, seed, variant, value) -> None:
+    """Store one (configuration, seed, variant) of the robustness section, keeping the others."""
+    runs = dict(db.get("robustness", {}).get(config, {}).get(str(seed), {}))
+    runs[variant] = value
+    _store(db, "robustness", config, seed, runs)
+
+
+def run_robustness(db, config, seed, args) -> None:
+    """The variants of ``args.variants`` for one configuration and seed (the full setting only for
+    ``args.full_seeds``), then their two-patch specificity (stored under ``two_patch``)."""
+    from tfa_tutorial.evaluation.robustness import (
+        VARIANTS,
+        run_variant,
+        run_variant_specificity,
+    )
+
+    for variant in args.variants:
+        if variant == "full setting" and seed not in args.full_seeds:
+            continue
+        if not _have_variant(db, config, seed, variant):
+            t0 = time.time()
+            res = run_variant(variant, config, seed, n_test=args.n_test, top_k=args.top_k)
+            res["seconds"] = time.time() - t0
+            _store_variant(db, config, seed, variant, res)
+            print(f"[robustness {variant} · {config} seed {seed}] {res['seconds']:.0f} s", flush=True)
+        if VARIANTS[variant].get("specificity") and not args.skip_specificity and not _have_variant(db, "two_patch", seed, variant):
+            t0 = time.time()
+            res = run_variant_specificity(variant, seed, n_test=args.n_test, top_k=args.top_k)
+            res["seconds"] = time.time() - t0
+            _store_variant(db, "two_patch", seed, variant, res)
+            print(f"[robustness {variant} · two_patch seed {seed}] {res['seconds']:.0f} s", flush=True)
 
 
 # ---------------------------------------------------------------- sections
@@ -256,9 +300,15 @@ def md_evidence(db) -> list[str]:
         runs = db["evidence"][config]
         n_pairs = runs[seeds[0]]["n_pairs"]
         n_test = runs[seeds[0]]["n_test"]
+        from robustness_report import current_protocol
+
+        old = [s for s in seeds if not current_protocol(runs[s])]
+        note = (f" Seeds {', '.join(old)} were computed before the audit fixes (pointing game: an all-zero map counted "
+                "as a hit on pixel (0, 0); SmoothGrad noise seeded with seed + q, shared across seeds); the others with "
+                "the current protocol." if old else "")
         out += [f"## 2. Retrieval and localisation — `{config}`", "",
                 f"Seeds {', '.join(seeds)}; per seed {n_test} flipped test images × their top-"
-                f"{n_pairs // max(n_test, 1)} patched training images by Grad-Cos ({n_pairs} pairs).", "",
+                f"{n_pairs // max(n_test, 1)} patched training images by Grad-Cos ({n_pairs} pairs)." + note, "",
                 "**Shortcut-detection AUPRC** (quanda's metric: do the scores rank the patched training images "
                 "first?)", "", "| score | AUPRC |", "|---|---|"]
         for k, v in agg["retrieval"].items():
@@ -266,7 +316,7 @@ def md_evidence(db) -> list[str]:
         chance = agg["chance"]["mean"]
         out += ["", f"**Localisation on the patch** (chance = patch area = {chance:.3f}). Mass = share of the map's "
                 "positive part on the patch; rank = share of the top-|patch| pixels on it; pointing = the maximum "
-                "is on it. *Gain* = shortcut model − clean model (same pairs, same explained label): what the map "
+                "is on it (a constant map counts as a miss; tied maxima count by the share of them on it). *Gain* = shortcut model − clean model (same pairs, same explained label): what the map "
                 "shows about *this* model rather than about bright squares.", "",
                 "| map family | mass | mass, clean model | gain | rank | rank, clean | pointing | pointing, clean |",
                 "|---|---|---|---|---|---|---|---|"]
@@ -319,15 +369,29 @@ def md_specificity(db) -> list[str]:
     out += ["| patch | flip rate, shortcut model | flip rate, clean model |", "|---|---|---|"]
     for p in ("A", "B"):
         out.append(f"| {p} | {format_mean_sd(reps[f'patch {p}']['flip_rate'])} | {format_mean_sd(reps[f'patch {p}, clean model']['flip_rate'])} |")
-    out += ["", "| map family | specificity | specificity, clean model | mass on the matching patch | mass on the other patch |",
-            "|---|---|---|---|---|"]
+    out += ["Normalised specificity = (m_match − m_other) / (m_match + m_other) of the mean masses, per seed: in [−1, 1] "
+            "whatever share of the map lies on the patches, so near-chance maps are comparable (n/a where a map has no "
+            "positive mass on either patch).", "",
+            "| map family | specificity | specificity, clean model | normalised | normalised, clean model | "
+            "mass on the matching patch | mass on the other patch |", "|---|---|---|---|---|---|---|"]
     fams = agg["families"]
+    runs = db["specificity"]["two_patch"]
     for fam in [f for f in EVIDENCE_FAMILIES if f in fams]:
         row = fams[fam]
         s, c = row["shortcut model"], row["clean model"]
+        norm = [_normalised(runs, seeds, fam, m) for m in ("shortcut model", "clean model")]
         out.append(f"| {fam} | {format_mean_sd(s['specificity'], signed=True)} | {format_mean_sd(c['specificity'], signed=True)} | "
-                   f"{format_mean_sd(s['matching mass'])} | {format_mean_sd(s['other mass'])} |")
+                   f"{norm[0]} | {norm[1]} | {format_mean_sd(s['matching mass'])} | {format_mean_sd(s['other mass'])} |")
     return out + [""]
+
+
+def _normalised(runs, seeds, fam, model) -> str:
+    """Normalised specificity over the seeds, from each seed's stored masses."""
+    from tfa_tutorial.evaluation.specificity import normalised_specificity
+
+    vals = [normalised_specificity(runs[s]["families"][fam][model]["matching mass"], runs[s]["families"][fam][model]["other mass"])
+            for s in seeds]
+    return "n/a" if any(v is None for v in vals) else format_mean_sd(aggregate_seeds(vals), signed=True)
 
 
 def md_prevalence(db) -> list[str]:
@@ -459,7 +523,9 @@ def write_markdown(db) -> None:
         "(`--sections ... --db docs/results.NAME.json`), then merged into `docs/results.json`; the command above "
         "with no arguments recomputes everything in one process (about an hour on 2 quiet cores; models are cached).", "",
     ]
-    lines += md_summary(db) + md_shortcut(db) + md_evidence(db) + md_specificity(db)
+    from robustness_report import md_robustness
+
+    lines += md_summary(db) + md_shortcut(db) + md_evidence(db) + md_specificity(db) + md_robustness(db, CONFIGS)
     lines += md_generic(db, "completeness", "Completeness: does each map add up to what it explains?",
                         "Relative gap |Σ map − what it explains| / |what it explains| over the pairs of section 2 "
                         "(shortcut model): integrated gradients explain S(x) − S(black image), the decomposition S(x).")
@@ -488,6 +554,14 @@ def main(argv=None) -> None:
     ap.add_argument("--prevalences", nargs="+", type=float, default=[0.05, 0.1, 0.25, 0.5],
                     help="prevalence sweep points for the tutorial patch (p = 0 is the clean model and p = 0.95 the "
                          "quanda_mnist preset, both in the shortcut section)")
+    from tfa_tutorial.evaluation.robustness import VARIANTS
+
+    ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
+                    help="robustness section: the variants to run (default: all)")
+    ap.add_argument("--full-seeds", nargs="+", type=int, default=[0],
+                    help="robustness section: the seeds of the full-setting variant (60k images, 6 epochs)")
+    ap.add_argument("--skip-specificity", action="store_true",
+                    help="robustness section: skip the two-patch specificity of the variants")
     ap.add_argument("--rerun", action="store_true", help="recompute the chosen sections even if stored")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--db", type=Path, default=None,
@@ -501,7 +575,11 @@ def main(argv=None) -> None:
         for sec in args.sections:
             for cfg in list(db.get(sec, {})):
                 for seed in args.seeds:
-                    db[sec][cfg].pop(str(seed), None)
+                    if sec == "robustness":  # only the chosen variants
+                        for v in args.variants:
+                            db[sec][cfg].get(str(seed), {}).pop(v, None)
+                    else:
+                        db[sec][cfg].pop(str(seed), None)
     if not args.report_only:
         db["_meta"] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores", "torch": torch.__version__,
                        "date": time.strftime("%Y-%m-%d"), "fast": True}
@@ -517,6 +595,9 @@ def main(argv=None) -> None:
                     print(f"[{config} seed {seed}] {time.time() - t0:.0f} s", flush=True)
                 if "prevalence" in args.sections and config == "tutorial":
                     run_optional(db, "prevalence", config, seed, None, args)
+            if "robustness" in args.sections:
+                for config in args.configs:
+                    run_robustness(db, config, seed, args)
             if "specificity" in args.sections:
                 t0 = time.time()
                 run_specificity(db, seed, args)

@@ -21,7 +21,6 @@ sys.path.insert(0, str(ROOT))
 from tfa_tutorial.teaching.course_plan import course_plan_markdown  # noqa: E402
 from tfa_tutorial.teaching.run_times import run_times_markdown, with_generated_block  # noqa: E402
 
-
 SUBPACKAGES = ("core", "data", "training", "attribution", "evaluation", "fixing", "explorer", "teaching", "exercises")
 
 

@@ -25,12 +25,14 @@ def test_names_are_unique_and_selections_name_registry_families():
     assert len(names) == len(set(names)) == len(FAMILIES)
     assert all(isinstance(f, MapFamily) and FAMILIES[f.name] is f for f in families._ALL)
     for sel in (families.COURSE_FAMILIES, families.KEY_FAMILIES, families.SPECIFICITY_FAMILIES,
-                families.EXPLORER_FAMILIES, families.REPAIR_FAMILIES):
+                families.EXPLORER_FAMILIES, families.REPAIR_FAMILIES, families.ROBUSTNESS_FAMILIES):
         assert len(sel) == len(set(sel)) and set(sel) <= set(FAMILIES)
-    # the evidence names are the registry's names, in its order (docs/results.json's keys)
-    assert list(evidence.EVIDENCE_FAMILIES) == names
+    # the evidence names are the registry's names but the robustness variants, in its order (docs/results.json's keys)
+    assert list(evidence.EVIDENCE_FAMILIES) == [n for n in names if n not in families.ROBUSTNESS_FAMILIES]
     assert all(f.group in ("TFA-Cos", "TFA-Dot", "centered", "contrast", "counterfactual", "two-step", "control")
-               for f in FAMILIES.values())
+               for f in evidence.EVIDENCE_FAMILIES.values())
+    assert {f.group for n, f in FAMILIES.items() if n in families.ROBUSTNESS_FAMILIES} == {
+        "TFA-Logit", "TFA-Cos", "TFA-Cos, conv layers", "TFA-Cos, first block", "TFA-Cos, classifier"}
     with pytest.raises(ValueError, match="unknown map family"):
         family("TFA gradient, SmoothGrad (paper)")  # the second name notebook 04 used to have
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..training.models import ResNet9, SmallCNN
 from .baselines import model_output_fn, random_map
 from .decomposition import decompose_score
 from .methods import attribute
@@ -35,8 +36,20 @@ from .score_vectors import (
 
 __all__ = [
     "MapFamily", "PairContext", "FAMILIES", "COURSE_FAMILIES", "KEY_FAMILIES", "SPECIFICITY_FAMILIES", "EXPLORER_FAMILIES",
-    "REPAIR_FAMILIES", "family", "family_group",
+    "REPAIR_FAMILIES", "ROBUSTNESS_FAMILIES", "ROBUSTNESS_COMPARISON", "ROBUSTNESS_KEY_TFA", "MODEL_OPTIONS", "PARAM_SUBSETS", "family", "family_group", "pair_seed", "param_subset",
 ]
+
+
+def pair_seed(seed: int, q: int) -> int:
+    """The noise seed of test image ``q`` in an experiment with ``seed``: a hash of both, so no two
+    (seed, q) share SmoothGrad noise or a random control (``seed + q`` would: (0, 1) and (1, 0)).
+    A non-negative int below 2**63."""
+    import hashlib
+
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (seed, q)):
+        raise TypeError(f"seed and q must be ints, got {seed!r}, {q!r}")
+    digest = hashlib.sha256(f"tfa-pair-seed:{seed}:{q}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 @dataclass
@@ -63,20 +76,65 @@ class PairContext:
     _vectors: dict = field(default_factory=dict)
     _signs: dict = field(default_factory=dict)
 
-    def vector(self, kind: str) -> torch.Tensor:
-        if kind not in self._vectors:
-            self._vectors[kind] = score_vector(
+    def vector(self, kind: str, gradient: tuple = ()) -> torch.Tensor:
+        """The test vector of score ``kind`` with the gradient options ``gradient`` (a family's
+        :attr:`MapFamily.gradient`: objective, parameter subset)."""
+        key = (kind, gradient)
+        if key not in self._vectors:
+            self._vectors[key] = score_vector(
                 self.model, self.x_test, kind, test_target=self.label, true_target=self.true_label,
                 counterfactual_input=self.x_counterfactual, class_mean=self.class_mean,
+                **gradient_kwargs(self.model, gradient),
             )
-        return self._vectors[kind]
+        return self._vectors[key]
 
-    def sign(self, kind: str) -> torch.Tensor:
+    def scores(self, kind: str, gradient: tuple = ()) -> torch.Tensor:
+        """``[k]`` S_v of each training image."""
+        key = (kind, gradient)
+        if key not in self._signs:
+            self._signs[key] = vector_scores(self.model, self.x_train, self.y_train, self.vector(kind, gradient),
+                                             divides_by_train_norm(kind), **gradient_kwargs(self.model, gradient))[0]
+        return self._signs[key]
+
+    def sign(self, kind: str, gradient: tuple = ()) -> torch.Tensor:
         """``[k]`` sign of S_v for each training image (+1 where S = 0)."""
-        if kind not in self._signs:
-            s = vector_scores(self.model, self.x_train, self.y_train, self.vector(kind), divides_by_train_norm(kind))[0]
-            self._signs[kind] = torch.where(s < 0, -1.0, 1.0).to(self.x_train.dtype)
-        return self._signs[kind]
+        return torch.where(self.scores(kind, gradient) < 0, -1.0, 1.0).to(self.x_train.dtype)
+
+
+#: parameter subsets a score can be restricted to (:func:`param_subset`).
+PARAM_SUBSETS = ("conv layers", "first block", "classifier")
+
+
+def param_subset(model: nn.Module, subset: str) -> list[str]:
+    """Parameter names (module prefixes for :func:`tfa_tutorial.attribution.gradients.select_params`) of
+    ``subset``: ``"conv layers"`` every ``nn.Conv2d``, ``"first block"`` the first module of
+    ``model.features`` (conv + norm), ``"classifier"`` ``model.classifier``."""
+    if subset == "conv layers":
+        names = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
+    elif subset == "first block":
+        names = ["features.0"] if hasattr(model, "features") else []
+    elif subset == "classifier":
+        names = ["classifier"] if hasattr(model, "classifier") else []
+    else:
+        raise ValueError(f"unknown parameter subset {subset!r}: choose one of {PARAM_SUBSETS}")
+    if not names:
+        raise ValueError(f"{type(model).__name__} has no {subset!r} (needs .features / .classifier / Conv2d layers)")
+    return names
+
+
+def gradient_kwargs(model: nn.Module, gradient: tuple) -> dict:
+    """``{"objective": ..., "params": [...]}`` for the score functions from a family's gradient
+    options ``(("objective", "logit"), ("subset", "conv layers"))``."""
+    opts = dict(gradient)
+    unknown = set(opts) - {"objective", "subset"}
+    if unknown:
+        raise ValueError(f"unknown gradient options {sorted(unknown)}: use 'objective' and 'subset'")
+    out = {}
+    if "objective" in opts:
+        out["objective"] = opts["objective"]
+    if "subset" in opts:
+        out["params"] = param_subset(model, opts["subset"])
+    return out
 
 
 @dataclass(frozen=True)
@@ -93,6 +151,9 @@ class MapFamily:
             occlusion window and stride, decomposition layers); :attr:`opts` as a dict.
         explained_label: ``"test"`` (the score against the explained test label), ``"own"``
             (the training image's own label: two-step) or ``None`` (controls).
+        gradient: ``(name, value)`` options of the score's gradients: ``("objective", "logit")``
+            for logit gradients ∇_θ z_y instead of loss gradients, ``("subset", s)`` for the score
+            over a parameter subset s of :data:`PARAM_SUBSETS`; ``()`` = loss gradients, all parameters.
     """
 
     name: str
@@ -100,6 +161,7 @@ class MapFamily:
     method: str
     options: tuple = ()
     explained_label: str | None = "test"
+    gradient: tuple = ()
 
     @property
     def opts(self) -> dict:
@@ -123,13 +185,15 @@ class MapFamily:
             return random_map(x.shape, seed=ctx.seed, dtype=x.dtype)
         if self.score is None:
             return attribute(model_output_fn(ctx.model), x, y, method=self.method, seed=ctx.seed, **self.opts)
-        v = ctx.vector(self.score)
+        v = ctx.vector(self.score, self.gradient)
         if self.method == "decomposition":
+            if self.gradient:
+                raise ValueError(f"{self.name}: the decomposition is implemented for loss gradients of all parameters")
             maps = decompose_score(ctx.model, x, y, v, divides_by_train_norm(self.score), **self.opts).maps
         else:
-            f = vector_score_fn(ctx.model, v, divides_by_train_norm(self.score))
+            f = vector_score_fn(ctx.model, v, divides_by_train_norm(self.score), **gradient_kwargs(ctx.model, self.gradient))
             maps = attribute(f, x, y, method=self.method, seed=ctx.seed, **self.opts)
-        return maps * ctx.sign(self.score).to(maps.device).view(-1, 1, 1, 1)
+        return maps * ctx.sign(self.score, self.gradient).to(maps.device).view(-1, 1, 1, 1)
 
 
 def family_group(name: str) -> str:
@@ -140,6 +204,9 @@ def family_group(name: str) -> str:
 SG = (("n_samples", 16), ("noise", 0.15))
 IG = (("steps", 16),)
 OCC = (("window", 4), ("stride", 2))
+LOGIT = (("objective", "logit"),)
+#: the SmoothGrad settings of the robustness check of the paper's map (σ as a fraction of the input range).
+SMOOTHGRAD_N, SMOOTHGRAD_SIGMA = (16, 50), (0.1, 0.2)
 
 _ALL = (
     MapFamily("TFA-Cos · gradient, SmoothGrad (paper)", "cos", "gradient", SG),
@@ -165,6 +232,15 @@ _ALL = (
     MapFamily("two-step · occlusion", None, "occlusion", OCC, "own"),
     MapFamily("control · input as map", None, "input", (), None),
     MapFamily("control · random", None, "random", (), None),
+    # robustness variants (docs/results.md, "Robustness"): logit gradients, parameter subsets, SmoothGrad settings
+    MapFamily("TFA-Logit · gradient, SmoothGrad", "cos", "gradient", SG, gradient=LOGIT),
+    MapFamily("TFA-Logit · gradient × input", "cos", "gradient_x_input", SG, gradient=LOGIT),
+    MapFamily("TFA-Logit · integrated gradients", "cos", "integrated_gradients", IG, gradient=LOGIT),
+    MapFamily("TFA-Logit · occlusion", "cos", "occlusion", OCC, gradient=LOGIT),
+    *(MapFamily(f"TFA-Cos, {s} · {label}", "cos", method, SG, gradient=(("subset", s),))
+      for s in PARAM_SUBSETS for method, label in (("gradient", "gradient, SmoothGrad"), ("gradient_x_input", "gradient × input"))),
+    *(MapFamily(f"TFA-Cos · gradient, SmoothGrad n={n} σ={sigma}", "cos", "gradient", (("n_samples", n), ("noise", sigma)))
+      for n in SMOOTHGRAD_N for sigma in SMOOTHGRAD_SIGMA),
 )
 
 #: name → :class:`MapFamily`: every map family of the package, in the order tables list them.
@@ -215,7 +291,30 @@ Grad-Cos score for the flagged image's strongest test image (times sign(S)), the
 training image's own-label logit, and the two controls (the image itself — a brightness prior, not an
 explanation — and a random map, chance)."""
 
-for _selection in (COURSE_FAMILIES, KEY_FAMILIES, SPECIFICITY_FAMILIES, EXPLORER_FAMILIES, REPAIR_FAMILIES):
+#: the families of the robustness check only (docs/results.md, "Robustness"); the evidence tables run the others.
+ROBUSTNESS_FAMILIES = tuple(f.name for f in _ALL if f.gradient or f.name.startswith("TFA-Cos · gradient, SmoothGrad n="))
+
+#: the rows every robustness variant measures next to its own families: the paper's map, the two-step
+#: baseline with three methods, the random control (:data:`tfa_tutorial.evaluation.robustness.VARIANTS`).
+ROBUSTNESS_COMPARISON = ("TFA-Cos · gradient, SmoothGrad (paper)", "two-step · SmoothGrad", "two-step · gradient × input",
+                         "two-step · occlusion", "control · random")
+#: the test-dependent maps with the largest gains in the evidence tables, re-measured by the model,
+#: pair and training variants.
+ROBUSTNESS_KEY_TFA = ("TFA-Cos · gradient × input", "TFA-Cos · integrated gradients", "TFA-Cos · decomposition",
+                      "TFA-Cos · decomposition, first block", "counterfactual · decomposition")
+
+#: the models of the robustness check (:func:`tfa_tutorial.evaluation.robustness.variant_experiment`):
+#: name → ``build(in_channels, num_classes)``. "SmallCNN" is the tutorial's model (global average
+#: pool); the paper's ResNet family pools with max; ResNet-9 at width 8 (about 100k parameters)
+#: trains on 2 CPU cores at about SmallCNN's cost.
+MODEL_OPTIONS = {
+    "SmallCNN": lambda c, k: SmallCNN(c, k),
+    "SmallCNN, global max pool": lambda c, k: SmallCNN(c, k, pool="max"),
+    "ResNet9, width 8": lambda c, k: ResNet9(c, k, width=8),
+}
+
+for _selection in (COURSE_FAMILIES, KEY_FAMILIES, SPECIFICITY_FAMILIES, EXPLORER_FAMILIES, REPAIR_FAMILIES, ROBUSTNESS_FAMILIES,
+                   ROBUSTNESS_COMPARISON, ROBUSTNESS_KEY_TFA):
     _unknown = [n for n in _selection if n not in FAMILIES]
     if _unknown:
         raise RuntimeError(f"selection names unknown map families: {_unknown}")

@@ -79,12 +79,33 @@ def frozen_state(model: nn.Module, selected: dict[str, torch.Tensor] | None = No
     return state
 
 
-def example_loss_fn(model: nn.Module, frozen: dict[str, torch.Tensor]) -> Callable:
-    """ℓ(θ; x, y) for one example: ``fn(theta_dict, x[C,H,W], y[]) -> scalar``."""
+#: what a per-example gradient differentiates: the cross-entropy loss ℓ (the default, Grad-Cos)
+#: or the logit z_y of the example's label (the logit-gradient variant of Grad-Cos).
+OBJECTIVES = ("loss", "logit")
+
+
+def check_objective(objective: str) -> str:
+    if objective not in OBJECTIVES:
+        raise ValueError(f"unknown gradient objective {objective!r}: choose one of {OBJECTIVES}")
+    return objective
+
+
+def _objective_value(logits: torch.Tensor, y: torch.Tensor, objective: str, reduction: str) -> torch.Tensor:
+    """Cross-entropy or the label's logit of ``logits`` ``[N, K]`` at labels ``y`` ``[N]``."""
+    if objective == "loss":
+        return F.cross_entropy(logits, y, reduction=reduction)
+    z = logits.gather(1, y.reshape(-1, 1)).squeeze(1)
+    return z.sum() if reduction == "sum" else z.mean()
+
+
+def example_loss_fn(model: nn.Module, frozen: dict[str, torch.Tensor], objective: str = "loss") -> Callable:
+    """ℓ(θ; x, y) for one example (or its logit z_y with ``objective="logit"``):
+    ``fn(theta_dict, x[C,H,W], y[]) -> scalar``."""
+    check_objective(objective)
 
     def fn(theta: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits = functional_call(model, {**frozen, **theta}, (x.unsqueeze(0),))
-        return F.cross_entropy(logits, y.unsqueeze(0))
+        return _objective_value(logits, y.unsqueeze(0), objective, "mean")
 
     return fn
 
@@ -203,8 +224,9 @@ class _BatchedGrads:
     at the cost of about one training step. Models with other layers, a layer called twice per
     forward, or in-place edits of a hooked tensor raise :class:`_Unsupported`."""
 
-    def __init__(self, model: nn.Module, theta: dict[str, torch.Tensor]):
+    def __init__(self, model: nn.Module, theta: dict[str, torch.Tensor], objective: str = "loss"):
         self.model = model
+        self.objective = check_objective(objective)
         self.names = list(theta)
         self.shapes = [t.shape for t in theta.values()]
         self.sizes = [t.numel() for t in theta.values()]
@@ -246,7 +268,7 @@ class _BatchedGrads:
         if any(a._version != va or o._version != vo for a, va, o, vo in seen.values()):
             raise _Unsupported("a hooked tensor was modified in place")
         mods = list(self.owners)
-        loss = F.cross_entropy(logits, y, reduction="sum")
+        loss = _objective_value(logits, y, self.objective, "sum")
         outs = [seen[m][2] for m in mods]
         if not all(o.requires_grad for o in outs):
             raise _Unsupported("a layer output does not require grad")
@@ -288,8 +310,10 @@ def per_sample_grads(
     chunk_size: int | None = None,
     memory_budget: float = 256e6,
     progress: bool = False,
+    objective: str = "loss",
 ) -> torch.Tensor:
-    """Flattened per-example gradients G[n] = ∇_θ ℓ(f_θ(x_n), y_n).
+    """Flattened per-example gradients G[n] = ∇_θ ℓ(f_θ(x_n), y_n) (``objective="logit"``: of the
+    label's logit, ∇_θ f_θ(x_n)_{y_n}).
 
     Args:
         model: in eval mode (BatchNorm uses running statistics).
@@ -309,7 +333,7 @@ def per_sample_grads(
     check_model_ready(model)
     theta = select_params(model, params)
     inputs, targets = check_inputs_targets(model, inputs, targets)
-    fn = grads_fn(model, theta)
+    fn = grads_fn(model, theta, objective)
     if chunk_size is None:
         chunk_size = auto_chunk_size(model, inputs.shape[1:], sum(t.numel() for t in theta.values()), memory_budget)
     # one [N, P] buffer, filled chunk by chunk: no per-chunk results, no final concatenation
@@ -324,12 +348,12 @@ class _GradsFn:
     """``(x, y) -> [n, P]`` per-example gradients of one chunk, without input checks: the batched
     engine when the model allows it, else ``vmap(grad(ℓ))`` (decided on the first call)."""
 
-    def __init__(self, model: nn.Module, theta: dict[str, torch.Tensor]):
-        self.model, self.theta = model, theta
+    def __init__(self, model: nn.Module, theta: dict[str, torch.Tensor], objective: str = "loss"):
+        self.model, self.theta, self.objective = model, theta, check_objective(objective)
         self.device = next(iter(theta.values())).device
         self.n_params = sum(t.numel() for t in theta.values())
         try:
-            self.batched = _BatchedGrads(model, theta)
+            self.batched = _BatchedGrads(model, theta, objective)
         except _Unsupported:
             self.batched = None
         self._vmapped = None
@@ -340,7 +364,7 @@ class _GradsFn:
 
     def vmapped(self) -> Callable:
         if self._vmapped is None:
-            loss = example_loss_fn(self.model, frozen_state(self.model, self.theta))
+            loss = example_loss_fn(self.model, frozen_state(self.model, self.theta), self.objective)
             self._vmapped = vmap(grad(loss), in_dims=(None, 0, 0))
         return self._vmapped
 
@@ -355,7 +379,7 @@ class _GradsFn:
         return g if out is None else out.copy_(g)
 
 
-def grads_fn(model: nn.Module, theta: dict[str, torch.Tensor]) -> _GradsFn:
+def grads_fn(model: nn.Module, theta: dict[str, torch.Tensor], objective: str = "loss") -> _GradsFn:
     """The chunk-level per-example gradient function over ``theta`` (from :func:`select_params`),
     built once and reused for every chunk; inputs must already be checked."""
-    return _GradsFn(model, theta)
+    return _GradsFn(model, theta, objective)

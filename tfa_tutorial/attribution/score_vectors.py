@@ -102,8 +102,10 @@ def score_vector(
     counterfactual_input: torch.Tensor | None = None,
     class_mean: torch.Tensor | None = None,
     params: ParamSelection = None,
+    objective: str = "loss",
 ) -> torch.Tensor:
-    """The test vector v ``[P]`` of one test image ``[C, H, W]`` for score ``kind`` (table above).
+    """The test vector v ``[P]`` of one test image ``[C, H, W]`` for score ``kind`` (table above);
+    ``objective="logit"`` builds it from logit gradients ∇_θ z_y instead of loss gradients.
 
     Args:
         test_target: the explained label (``None`` = predicted ŷ_j).
@@ -116,7 +118,9 @@ def score_vector(
     check_model_ready(model)
     x1 = _one(model, test_input, "test_input")
     y1 = _label(model, x1, test_target)
-    g = per_sample_grads(model, x1, y1, params)[0]
+    if kind in ("centered", "contrast", "counterfactual") and objective != "loss":
+        raise ValueError(f"kind={kind!r} is defined for loss gradients only (objective='loss')")
+    g = per_sample_grads(model, x1, y1, params, objective=objective)[0]
     if kind == "dot":
         return g
     if kind == "cos":
@@ -140,7 +144,8 @@ def score_vector(
     return _unit(g) - _unit(per_sample_grads(model, xc, y1, params)[0])
 
 
-def vector_score_fn(model: nn.Module, v: torch.Tensor, divide_by_train_norm: bool = True, params: ParamSelection = None):
+def vector_score_fn(model: nn.Module, v: torch.Tensor, divide_by_train_norm: bool = True, params: ParamSelection = None,
+                    objective: str = "loss"):
     """``fn(x[C,H,W], y[]) -> ⟨g(x, y), v⟩ / ‖g(x, y)‖`` (or without the norm), composable with
     ``torch.func`` — the scalar that TFA maps attribute to the training image's pixels.
 
@@ -154,14 +159,14 @@ def vector_score_fn(model: nn.Module, v: torch.Tensor, divide_by_train_norm: boo
     if v.ndim != 1 or v.numel() != n_params:
         raise ValueError(f"test vector must have shape [{n_params}] (the selected parameters), got {tuple(v.shape)}")
     v = v.to(device)
-    g_of = grad(example_loss_fn(model, frozen_state(model, theta)))
+    g_of = grad(example_loss_fn(model, frozen_state(model, theta), objective))
 
     def fn(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         g = flatten_grads(g_of(theta, x.to(device), y.to(device)))
         dot = g @ v
         return _cos_from_dot(dot, torch.linalg.vector_norm(g)) if divide_by_train_norm else dot
 
-    engine = grads_fn(model, theta)
+    engine = grads_fn(model, theta, objective)
     v_blocks = v.split([t.numel() for t in theta.values()])
 
     def batched_grad(xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor | None:
@@ -192,6 +197,7 @@ def _cos_from_dot(dot: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
 def vector_scores(
     model: nn.Module, train_inputs: torch.Tensor, train_targets: torch.Tensor, vectors: torch.Tensor,
     divide_by_train_norm: bool | list[bool] = True, params: ParamSelection = None, chunk_size: int = 256,
+    objective: str = "loss",
 ) -> torch.Tensor:
     """Scores ``[Q, N]`` = ⟨g_i, v_q⟩ / ‖g_i‖ (or without the norm) of every training example
     against each of the test vectors ``[Q, P]``, in one streaming pass over the training set.
@@ -204,7 +210,8 @@ def vector_scores(
     norm_rows = torch.tensor(flags, dtype=torch.bool)
     out = []
     for s in range(0, len(train_inputs), chunk_size):
-        g = per_sample_grads(model, train_inputs[s:s + chunk_size], train_targets[s:s + chunk_size], params)
+        g = per_sample_grads(model, train_inputs[s:s + chunk_size], train_targets[s:s + chunk_size], params,
+                             objective=objective)
         raw = vectors.to(g) @ g.T  # [Q, n]
         inv = torch.where(g.norm(dim=1) > 0, 1.0 / g.norm(dim=1).clamp_min(torch.finfo(g.dtype).tiny), torch.zeros(()).to(g))
         out.append(torch.where(norm_rows.to(raw.device)[:, None], raw * inv[None, :], raw))

@@ -9,4 +9,5 @@ Modules (import from them directly; the course's public API is ``tfa_tutorial.__
 - ``faithfulness``  one-step insertion/deletion curves
 - ``sensitivity``   the SmoothGrad n × σ grid (is a map's failure a matter of tuning?)
 - ``tables``        markdown tables of the stored evidence over seeds
+- ``robustness``    the objections to the evidence: variants of score, model, pairs and setting
 """

@@ -28,6 +28,7 @@ from ..attribution.families import (
     PairContext,
     family,
     family_group,
+    pair_seed,
 )
 from ..attribution.gradients import predicted_labels
 from ..attribution.methods import attribute
@@ -48,17 +49,19 @@ from .metrics import (
     relevance_rank_accuracy,
     shortcut_detection_auprc,
 )
+from .specificity import normalised_specificity
 
 __all__ = [
     "merge_results",    "recommended_family",
     "PairContext", "EVIDENCE_FAMILIES", "SPECIFICITY_FAMILIES", "family_group", "retrieval_evidence",
     "localisation_evidence", "test_image_baselines", "specificity_evidence", "completeness_evidence",
-    "aggregate_seeds", "format_mean_sd", "localisation_over_seeds", "load_results",
+    "aggregate_seeds", "format_mean_sd", "localisation_over_seeds", "load_results", "dilate_masks",
 ]
 
 
-#: name → :class:`~tfa_tutorial.attribution.families.MapFamily`: every family of the registry (names start with their group).
-EVIDENCE_FAMILIES: dict[str, MapFamily] = FAMILIES
+#: name → :class:`~tfa_tutorial.attribution.families.MapFamily`: every family of the registry (names start with their
+#: group) but the robustness variants (:data:`tfa_tutorial.attribution.families.ROBUSTNESS_FAMILIES`).
+EVIDENCE_FAMILIES: dict[str, MapFamily] = {k: v for k, v in FAMILIES.items() if k not in _registry.ROBUSTNESS_FAMILIES}
 
 #: the test-dependent families (and the two-step baseline, zero by construction) for the two-patch experiment.
 SPECIFICITY_FAMILIES: dict[str, MapFamily] = {k: FAMILIES[k] for k in _registry.SPECIFICITY_FAMILIES}
@@ -71,12 +74,30 @@ def _resolve(fams) -> dict[str, MapFamily]:
     return {n: family(n) for n in fams}
 
 
+def dilate_masks(masks: torch.Tensor, pixels: int = 1) -> torch.Tensor:
+    """``[B, H, W]`` bool masks grown by ``pixels`` in every direction (8-neighbourhood): edge
+    responses of a sensitivity map straddle the patch border."""
+    if masks.ndim != 3 or masks.dtype != torch.bool:
+        raise ValueError(f"masks must be [B, H, W] bool, got {tuple(masks.shape)} {masks.dtype}")
+    k = 2 * int(pixels) + 1
+    return torch.nn.functional.max_pool2d(masks[:, None].float(), k, stride=1, padding=int(pixels))[:, 0] > 0
+
+
 def _metrics(maps: torch.Tensor, masks: torch.Tensor) -> dict[str, float]:
+    """mass / rank / pointing of the positive part (the protocol), plus the fair measures for
+    sensitivity maps: the same on |map| and the positive-part mass against masks dilated by one pixel."""
     r = reduce_map(maps, "positive", "sum")
+    a = reduce_map(maps, "absolute", "sum")
+    wide = dilate_masks(masks)
     return {
         "mass": float(relevance_mass_accuracy(r, masks).mean()),
         "rank": float(relevance_rank_accuracy(r, masks).mean()),
         "pointing": float(pointing_game(r, masks).mean()),
+        "mass |map|": float(relevance_mass_accuracy(a, masks).mean()),
+        "rank |map|": float(relevance_rank_accuracy(a, masks).mean()),
+        "mass, dilated mask": float(relevance_mass_accuracy(r, wide).mean()),
+        "mass |map|, dilated mask": float(relevance_mass_accuracy(a, wide).mean()),
+        "chance, dilated mask": float(wide.flatten(1).double().mean(1).mean()),
     }
 
 
@@ -131,7 +152,7 @@ def localisation_evidence(
         for q, ti in enumerate(with_progress(test_idx.tolist(), mname, progress)):
             tr = train_idx[q]
             ctx = PairContext(model, X[tr], Y[tr], exp.patched_test.images[ti], int(labels[q]),
-                              int(exp.patched_test.labels[ti]), exp.test.images[ti], means[int(labels[q])], seed + q)
+                              int(exp.patched_test.labels[ti]), exp.test.images[ti], means[int(labels[q])], pair_seed(seed, q))
             for f, fn in families.items():
                 maps[f].append(fn(ctx).detach().cpu())
         masks = exp.train.masks[train_idx.flatten()]
@@ -225,7 +246,7 @@ def specificity_evidence(exp2, n_test: int = 8, top_k: int = 4, families=None,
             j = int(cand[q])
             for x_test, m_match, m_other in ((xa_all[q], ma, mb), (xb_all[q], mb, ma)):
                 ctx = PairContext(model, X[tr], Y[tr], x_test, label, int(exp2.test.labels[j]),
-                                  exp2.test.images[j], mean, seed + q)
+                                  exp2.test.images[j], mean, pair_seed(seed, q))
                 for f, fn in families.items():
                     r = reduce_map(fn(ctx).detach().cpu(), "positive", "sum")
                     k = len(tr)
@@ -237,18 +258,21 @@ def specificity_evidence(exp2, n_test: int = 8, top_k: int = 4, families=None,
         for f in families:
             # specificity sums the A-test and B-test halves of each pair
             sp = torch.stack(acc[f]["specificity"]).reshape(len(cand), 2, -1).sum(1)
+            match, other = float(torch.cat(acc[f]["matching mass"]).mean()), float(torch.cat(acc[f]["other mass"]).mean())
             out.setdefault(f, {})[mname] = {
-                "specificity": float(sp.mean()),
-                "matching mass": float(torch.cat(acc[f]["matching mass"]).mean()),
-                "other mass": float(torch.cat(acc[f]["other mass"]).mean()),
+                "specificity": float(sp.mean()), "matching mass": match, "other mass": other,
+                "normalised specificity": normalised_specificity(match, other),
             }
     return {"families": out, "n_test": len(cand), "n_pairs": int(chosen.numel()), "reports": exp2.reports}
 
 
 def aggregate_seeds(runs: list) -> object:
     """Mean and sample standard deviation of every numeric leaf over runs with the same structure:
-    ``{"mean": m, "sd": s, "n": n, "values": [...]}`` at each leaf."""
+    ``{"mean": m, "sd": s, "n": n, "values": [...]}`` at each leaf; a leaf that is ``None`` (undefined)
+    in any run is ``None``."""
     first = runs[0]
+    if any(r is None for r in runs):  # undefined in some run (e.g. a 0/0 ratio): undefined over the runs
+        return None
     if isinstance(first, dict):
         return {k: aggregate_seeds([r[k] for r in runs]) for k in first if all(isinstance(r, dict) and k in r for r in runs)}
     if isinstance(first, (int, float)) and not isinstance(first, bool):

@@ -8,7 +8,7 @@ Training-example level
 Pixel level (maps ``[B, H, W]`` already reduced, masks ``[B, H, W]`` bool; Quantus' definitions)
     :func:`relevance_mass_accuracy` — positive relevance inside the mask ÷ total positive relevance.
     :func:`relevance_rank_accuracy` — share of the top-K pixels (K = mask size) inside the mask.
-    :func:`pointing_game` — 1 if the maximum of the map lies in the mask.
+    :func:`pointing_game` — 1 if the maximum of the map lies in the mask (a constant map: 0).
 
 Faithfulness
     :func:`one_step_test` — the paper's insertion test (keep only the top-k pixels of the training
@@ -131,9 +131,18 @@ def relevance_rank_accuracy(maps: torch.Tensor, masks: torch.Tensor) -> torch.Te
 
 
 def pointing_game(maps: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
-    """Per map ``[B]``: 1.0 if the map's maximum pixel lies in the mask (Zhang et al. 2018)."""
+    """Per map ``[B]``: 1.0 if the map's maximum pixel lies in the mask (Zhang et al. 2018).
+
+    A constant map (e.g. all zero: nothing positive to point at) has no maximum and counts as a
+    miss, 0.0 — not as a hit on pixel (0, 0). When several pixels share the maximum, the entry is
+    the share of them inside the mask: the expected hit under a uniformly random tie-break, so no
+    pixel order is favoured."""
     m, k = _check_maps_masks(maps, masks)
-    return k.gather(1, m.argmax(1, keepdim=True)).squeeze(1).double()
+    top = m.max(1, keepdim=True).values
+    at_max = m == top
+    share = (at_max & k).sum(1).double() / at_max.sum(1).double()
+    constant = m.min(1).values == top.squeeze(1)
+    return torch.where(constant, torch.zeros_like(share), share)
 
 
 def _top_k_masks(maps: torch.Tensor, k: int) -> torch.Tensor:

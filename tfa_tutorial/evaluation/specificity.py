@@ -41,7 +41,7 @@ from ..training.experiment import (
 )
 from ..training.train import shortcut_report
 
-__all__ = ["TWO_PATCHES", "TwoPatchExperiment", "two_patch_data", "two_patch_experiment"]
+__all__ = ["TWO_PATCHES", "TwoPatchExperiment", "two_patch_data", "two_patch_experiment", "normalised_specificity"]
 
 #: patch A: white 10×10 square at the top-left; patch B: 10×10 checkerboard (2-px cells) at the bottom-right.
 TWO_PATCHES = (
@@ -78,6 +78,22 @@ def two_patch_data(
     data = PatchedDataset(images, dataset.labels.clone(), dataset.classes, f"{dataset.name}+two_patches",
                           patched=has_a | has_b, masks=masks, spec=a)
     return data, has_a, has_b
+
+
+def normalised_specificity(matching_mass: float, other_mass: float) -> float | None:
+    """(m_match − m_other) / (m_match + m_other) of a map's mean relevance masses on the matching
+    and the other patch: in [−1, 1] whatever share of the map lies on the patches, so a map that
+    puts little mass on either is still comparable. ``None`` when both masses are 0 (the map has
+    no positive mass on either patch: undefined, reported as such, never as 0). Negative or
+    non-finite masses raise ValueError."""
+    import math
+
+    m, o = float(matching_mass), float(other_mass)
+    if not (math.isfinite(m) and math.isfinite(o)) or m < 0 or o < 0:
+        raise ValueError(f"masses must be finite and ≥ 0, got matching {m!r}, other {o!r}")
+    if m + o == 0:
+        return None
+    return (m - o) / (m + o)
 
 
 @dataclass

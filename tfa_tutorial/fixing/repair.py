@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..attribution.families import FAMILIES, REPAIR_FAMILIES, PairContext
+from ..attribution.families import FAMILIES, REPAIR_FAMILIES, PairContext, pair_seed
 from ..attribution.reduction import reduce_map
 from ..core.validation import check_finite, check_flags, check_real
 from ..data.datasets import ImageDataset
@@ -179,5 +179,5 @@ def repair_maps(model: nn.Module, train: ImageDataset, indices, map_method: str 
     for q in torch.unique(assign).tolist():
         rows = (assign == q).nonzero().flatten()
         yq = None if test_targets is None else test_targets[q]
-        out[rows] = fam(PairContext(model, x[rows], y[rows], test_inputs[q], yq, seed=seed + q)).detach().cpu()
+        out[rows] = fam(PairContext(model, x[rows], y[rows], test_inputs[q], yq, seed=pair_seed(seed, q))).detach().cpu()
     return out

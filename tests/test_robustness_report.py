@@ -1,0 +1,63 @@
+"""benchmarks/robustness_report.py: the Robustness table and its conclusion are computed from the
+stored per-seed results (gains per seed, best maps, the specificity rule), both ways."""
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def report():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("robustness_report", ROOT / "benchmarks" / "robustness_report.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _loc(masses):
+    """{family: (shortcut mass, clean mass)} → stored localisation."""
+    return {f: {"shortcut model": {"mass": s}, "clean model": {"mass": c}} for f, (s, c) in masses.items()}
+
+
+def _db(logit_gain_shift, spec_shortcut):
+    rob = {}
+    for seed, jitter in (("0", 0.0), ("1", 0.02)):
+        rob[seed] = {"logit gradients": {
+            "localisation": _loc({"TFA-Logit · gradient, SmoothGrad": (0.2 + jitter, 0.15),
+                                  "TFA-Logit · gradient × input": (0.3 + logit_gain_shift + jitter, 0.2),
+                                  "two-step · occlusion": (0.5, 0.1), "two-step · SmoothGrad": (0.3, 0.2),
+                                  "control · random": (0.18, 0.18)}),
+            "float64 pairs": {"shortcut model": 1, "clean model": 0}, "n_pairs": 16}}
+    spec = {s: {"logit gradients": {"families": {"TFA-Logit · gradient × input": {
+        "shortcut model": {"specificity": spec_shortcut + d, "matching mass": 0.3, "other mass": 0.1},
+        "clean model": {"specificity": 0.01, "matching mass": 0.2, "other mass": 0.2}}}}} for s, d in (("0", 0.0), ("1", 0.01))}
+    return {"robustness": {"tutorial": rob, "two_patch": spec}}
+
+
+def test_rows_hold_per_seed_gains_and_the_best_maps(report):
+    rows = report.robustness_rows(_db(0.0, 0.02), ["tutorial"])
+    (r,) = rows
+    assert r["best tfa"] == "TFA-Logit · gradient × input" and r["best two"] == "two-step · occlusion"
+    assert r["tfa gain"]["values"] == pytest.approx([0.1, 0.12]) and r["two gain"]["mean"] == pytest.approx(0.4)
+    assert r["paper gain"]["mean"] == pytest.approx(0.06)
+    assert r["float64 pairs"] == 2 and r["seeds"] == ["0", "1"]
+    md = "\n".join(report.md_robustness(_db(0.0, 0.02), ["tutorial"]))
+    assert "| logit gradients ∇θ z_y | tutorial | 0, 1 | 16 | +0.06 ± 0.01 | TFA-Logit · gradient × input | +0.11 ± 0.01 |" in md
+    assert "+0.50 ± 0.00" in md  # normalised specificity (0.3 − 0.1) / (0.3 + 0.1)
+    assert "The two-step baseline stays the recommended map" in md and "+0.11 vs best two-step" in md
+
+
+def test_conclusion_recommends_a_map_only_when_both_conditions_hold(report):
+    # beats the two-step baseline (gain 0.5 > 0.4) and specificity clearly above the clean control
+    md = "\n".join(report.md_robustness(_db(0.4, 0.30), ["tutorial"]))
+    assert "should become the recommended map" in md and "*TFA-Logit · gradient × input*" in md
+    # beats it on gain, but specificity is not clearly above the clean model's: no recommendation
+    md = "\n".join(report.md_robustness(_db(0.4, 0.03), ["tutorial"]))
+    assert "should become the recommended map" not in md and "fails the specificity rule" in md
+    # clearly specific, but loses on gain
+    md = "\n".join(report.md_robustness(_db(0.0, 0.30), ["tutorial"]))
+    assert "should become the recommended map" not in md
