@@ -35,7 +35,7 @@ from .score_vectors import (
 
 __all__ = [
     "MapFamily", "PairContext", "FAMILIES", "COURSE_FAMILIES", "KEY_FAMILIES", "SPECIFICITY_FAMILIES", "EXPLORER_FAMILIES",
-    "REPAIR_FAMILIES", "family", "family_group",
+    "REPAIR_FAMILIES", "FAITHFULNESS_FAMILIES", "family", "family_group",
 ]
 
 
@@ -208,14 +208,23 @@ EXPLORER_FAMILIES = (
 REPAIR_FAMILIES = (
     "TFA-Cos · integrated gradients", "TFA-Cos · gradient × input", "TFA-Cos · gradient, SmoothGrad (paper)",
     "two-step · integrated gradients", "two-step · gradient × input", "two-step · SmoothGrad",
-    "control · input as map", "control · random",
+    "two-step · occlusion", "control · input as map", "control · random",
 )
 """Maps that may choose the pixels to repair in :func:`tfa_tutorial.fixing.repair.repair_maps`: TFA of the
 Grad-Cos score for the flagged image's strongest test image (times sign(S)), the two-step maps of the
 training image's own-label logit, and the two controls (the image itself — a brightness prior, not an
 explanation — and a random map, chance)."""
 
-for _selection in (COURSE_FAMILIES, KEY_FAMILIES, SPECIFICITY_FAMILIES, EXPLORER_FAMILIES, REPAIR_FAMILIES):
+#: the maps of the one-step insertion / deletion test (notebook 06 section 5, docs/results.md's
+#: faithfulness section, :func:`tfa_tutorial.evaluation.faithfulness.family_maps`): the paper's map,
+#: TFA gradient × input, the decomposition, the two-step baseline (× input and occlusion), the image itself.
+FAITHFULNESS_FAMILIES = (
+    "TFA-Cos · gradient, SmoothGrad (paper)", "TFA-Cos · gradient × input", "TFA-Cos · decomposition",
+    "two-step · gradient × input", "two-step · occlusion", "control · input as map",
+)
+
+for _selection in (COURSE_FAMILIES, KEY_FAMILIES, SPECIFICITY_FAMILIES, EXPLORER_FAMILIES, REPAIR_FAMILIES,
+                   FAITHFULNESS_FAMILIES):
     _unknown = [n for n in _selection if n not in FAMILIES]
     if _unknown:
         raise RuntimeError(f"selection names unknown map families: {_unknown}")
