@@ -57,7 +57,7 @@ from IPython.display import Markdown, display
 from tfa_tutorial import Claims, ExplorerState, fast_mode, relevance_mass_accuracy, shortcut_experiment
 from tfa_tutorial.attribution.gradients import predicted_labels
 from tfa_tutorial.evaluation.controls import (
-    control_maps, gains_over_seeds, self_map_correlation, stored_table, test_dependent, with_gain,
+    control_maps, gains_over_seeds, self_map_correlation, stored_table, depends_on_test, with_gain,
 )
 from tfa_tutorial.evaluation.evidence import aggregate_seeds, format_mean_sd, load_results, localisation_evidence
 from tfa_tutorial.evaluation.pairs import select_pairs
@@ -258,7 +258,7 @@ for cfg, runs in evidence.items():
     display(Markdown(f"**{cfg}** (seeds {', '.join(seeds)}; {runs[seeds[0]]['n_pairs']} pairs per seed)\n\n"
                      + stored_table(stored[cfg], SHOWN, chance[cfg], mark=RECOMMENDED)))
 gain = {cfg: {f: row["gain"]["mean"] for f, row in stored[cfg].items()} for cfg in stored}
-best_tfa = {cfg: max(test_dependent(gain[cfg]), key=gain[cfg].get) for cfg in stored}
+best_tfa = {cfg: max(depends_on_test(gain[cfg]), key=gain[cfg].get) for cfg in stored}
 display(Markdown(
     f"The recommended map is **{RECOMMENDED}**. Its gain is "
     + "; ".join(f"{format_mean_sd(stored[c][RECOMMENDED]['gain'], signed=True)} on `{c}`" for c in stored)

@@ -25,7 +25,7 @@ from ..attribution.score_vectors import score_vector
 from .evidence import format_mean_sd, localisation_over_seeds
 
 __all__ = ["control_maps", "with_gain", "self_map_correlation", "gains_over_seeds", "stored_table", "seed_floor",
-           "test_dependent"]
+           "depends_on_test"]
 
 MODELS = ("shortcut model", "clean model")
 
@@ -106,6 +106,6 @@ def stored_table(agg: dict, names, chance: float, mark: str | None = None) -> st
     return "\n".join(lines)
 
 
-def test_dependent(names) -> list[str]:
+def depends_on_test(names) -> list[str]:
     """The families among ``names`` whose map depends on the test image (all TFA variants)."""
     return [n for n in names if FAMILIES[n].explained_label == "test"]
