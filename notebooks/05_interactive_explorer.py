@@ -54,12 +54,14 @@ import matplotlib.pyplot as plt
 import torch
 from IPython.display import Markdown, display
 
-from tfa_tutorial import Claims, ExplorerState, fast_mode, relevance_mass_accuracy, shortcut_experiment
+from tfa_tutorial import (
+    Claims, ExplorerState, fast_mode, localisation_evidence, relevance_mass_accuracy, shortcut_experiment,
+)
 from tfa_tutorial.attribution.gradients import predicted_labels
 from tfa_tutorial.evaluation.controls import (
     control_maps, gains_over_seeds, self_map_correlation, stored_table, depends_on_test, with_gain,
 )
-from tfa_tutorial.evaluation.evidence import aggregate_seeds, format_mean_sd, load_results, localisation_evidence
+from tfa_tutorial.evaluation.evidence import aggregate_seeds, format_mean_sd, load_results
 from tfa_tutorial.evaluation.pairs import select_pairs
 from tfa_tutorial.explorer.render import explorer_figure
 from tfa_tutorial.explorer.settings import DEFAULT_MAP_METHOD, MAP_METHODS, METHOD_FAMILIES
