@@ -96,3 +96,35 @@ def test_patched_share_counts_the_ranked_items(data):  # noqa: F811
         patched_share(state, [], "proponents")
     text = format_items(state.result(test_index=1, maps=False).proponents)
     assert text.count("\n") == state.settings.k - 1 and "#" in text
+
+
+def test_view_counts_and_the_sensitivity_test_against_direct_computations(data):  # noqa: F811
+    from tfa_tutorial.attribution import neural_features as NF
+    from tfa_tutorial.explorer.compare import core_neuron, sensitivity_test, view_counts
+
+    state = make_state(data, method="gradient")
+    layer = NF.find_feature_layer(data.model, data.x[0])
+    box = torch.zeros(8, 8, dtype=torch.bool)
+    box[:3, :3] = True
+    idx = [1, 2, 5]
+    out = view_counts(state, layer, 0, idx, box, n_tfa=2, methods=("gradient", "two_step_occlusion"))
+    # neural features, directly: W[pred] * h, the top neuron's map on each image
+    x = data.xt_patched[idx]
+    with torch.no_grad():
+        pred = data.model(x).argmax(1)
+    contrib = layer.weight[pred].cpu() * NF.neural_activations(data.model, x, layer)
+    top = contrib.topk(3, dim=1).indices
+    assert out["neuron_in_top"] == pytest.approx(float((top == 0).any(1).float().mean()))
+    maps = torch.stack([NF.activation_maps(data.model, x[i : i + 1], int(top[i, 0]), layer)[0] for i in range(len(idx))])
+    assert out["top_neuron_mass"] == pytest.approx(float(T.relevance_mass_accuracy(maps, box.expand(3, 8, 8)).mean()), abs=1e-6)
+    assert out["patched_share"] == pytest.approx(patched_share(state, idx[:2], "proponents"))
+    assert set(out["mass"]) == {"gradient", "two_step_occlusion"}
+    # the sensitivity test: the core neuron is the most used one with ratio <= 1
+    spur = {"order": torch.tensor([2, 0, 1]), "ratio": torch.tensor([0.5, 3.0, 2.0])}
+    assert core_neuron(spur, torch.tensor([[0.1, 0.9, 0.5]])) == 0
+    assert core_neuron({"order": spur["order"], "ratio": torch.tensor([2.0, 3.0, 2.0])}, torch.tensor([[0.1, 0.9, 0.5]])) == 0
+    st = sensitivity_test(data.model, layer, {"order": torch.tensor([0]), "ratio": torch.zeros(layer.num_features)},
+                          torch.rand(4, layer.num_features), x, data.yt[idx], box, 0, sigma=0.0, repeats=1)
+    base = st["results"]["none"]["target_rate"]
+    assert all(r["target_rate"] == pytest.approx(base) for r in st["results"].values())  # σ = 0: no noise, no change
+    assert st["on_box"]["patch box"] == pytest.approx(1.0)
