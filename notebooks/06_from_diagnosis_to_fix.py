@@ -95,7 +95,7 @@ for q, what in enumerate(["shortcut-flipped", "misclassified"]):
     idx = torch.cat([pro_idx, opp_idx])
     maps = reduce_map(torch.cat([pro_maps, opp_maps]), "signed")
     sc = torch.cat([harm["proponent_scores"][q], harm["opponent_scores"][q]])
-    rec = reduce_map(repair_maps(model, exp.train, idx, RECOMMENDED), "signed")
+    rec = reduce_map(torch.cat([repair_maps(model, exp.train, i, RECOMMENDED) for i in (pro_idx, opp_idx)]), "signed")
     titles = [f"{'pro' if i < 4 else 'opp'} · S={s:.2f}\n{classes[int(exp.train.labels[j])]}" for i, (j, s) in enumerate(zip(idx, sc))]
     fig = map_rows(exp.train.images[idx], {"TFA × input\n(red = harm)": maps, "recommended\n(own label)": rec},
                    col_titles=titles, masks=exp.train.masks[idx],
