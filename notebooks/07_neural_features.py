@@ -200,7 +200,7 @@ for a, s, name in ((ax[0], sp, "shortcut model"), (ax[1], sp_clean, "clean model
     a.set_xlabel("chance (mean mask area over top images)", fontsize=FONT)
     a.set_title(name, fontsize=FONT + 1)
     a.tick_params(labelsize=FONT)
-    a.legend(fontsize=FONT, loc="upper left")
+    a.legend(fontsize=FONT, loc="lower right")
 ax[0].set_ylabel("spuriousness score", fontsize=FONT)
 plt.show()
 
