@@ -62,10 +62,9 @@ from tfa_tutorial.evaluation.controls import (
     control_maps, gains_over_seeds, self_map_correlation, stored_table, depends_on_test, with_gain,
 )
 from tfa_tutorial.evaluation.evidence import aggregate_seeds, format_mean_sd, load_results
-from tfa_tutorial.evaluation.pairs import select_pairs
 from tfa_tutorial.explorer.render import explorer_figure
 from tfa_tutorial.explorer.settings import DEFAULT_MAP_METHOD, MAP_METHODS, METHOD_FAMILIES
-from tfa_tutorial.explorer.summaries import format_items, patched_share
+from tfa_tutorial.explorer.summaries import format_items, patched_pairs, patched_share
 from tfa_tutorial.explorer.view import build_explorer
 from tfa_tutorial.teaching.plots import FONT, bar_table, map_rows, show_image, show_map
 
@@ -293,13 +292,14 @@ display(Markdown(
 # In the explorer, choose *exact decomposition* or *gradient (SmoothGrad, the paper's)* under
 # **Map method**; in code, `state.set(method="decomposition")` or `state.set(method="gradient")`.
 # Here we run the one measurement protocol of the course (`localisation_evidence`, the one behind
-# `docs/results.md`) on this notebook's model: 8 flipped test images, the top-4 patched training
-# images of each by Grad-Cos, three maps from the map registry, each on the shortcut model and on
-# the clean model (same training image, same explained label):
+# `docs/results.md`) on this notebook's model: the first 8 flipped test images, the top-4 patched
+# training images of each by Grad-Cos (from the explorer's ranking, `patched_pairs`), three maps
+# from the map registry, each on the shortcut model and on the clean model (same training image,
+# same explained label):
 
 # %%
 COMPARED = tuple(dict.fromkeys((RECOMMENDED, METHOD_FAMILIES["decomposition"].name, METHOD_FAMILIES["gradient"].name)))
-test_idx, train_idx, _ = select_pairs(exp, n_test=8, top_k=4, seed=0)  # test_idx [8], train_idx [8, 4]
+test_idx, train_idx = patched_pairs(state, state.flipped[:8], k=4)  # test_idx [8], train_idx [8, 4]
 live = with_gain(localisation_evidence(exp, test_idx, train_idx, families=COMPARED))
 area_patch = float(exp.train.masks[train_idx.flatten()].float().mean())
 fig = bar_table({f: {"shortcut model": v["mass"], "clean model (control)": v["clean"]} for f, v in live.items()},

@@ -128,3 +128,16 @@ def test_view_counts_and_the_sensitivity_test_against_direct_computations(data):
     base = st["results"]["none"]["target_rate"]
     assert all(r["target_rate"] == pytest.approx(base) for r in st["results"].values())  # σ = 0: no noise, no change
     assert st["on_box"]["patch box"] == pytest.approx(1.0)
+
+
+def test_patched_pairs_are_the_top_patched_proponents(data):  # noqa: F811
+    from tfa_tutorial.explorer.summaries import patched_pairs
+
+    state = make_state(data)
+    test_idx, train_idx = patched_pairs(state, [1, 2], k=2, search=16)  # top-32 of 40 training images, 30 patched
+    assert test_idx.tolist() == [1, 2] and train_idx.shape == (2, 2)
+    for q, row in zip([1, 2], train_idx.tolist()):
+        ranked = [it.index for it in state.result(test_index=q, k=32, maps=False).proponents if it.patched]
+        assert row == ranked[:2] and all(bool(data.patched[i]) for i in row)
+    with pytest.raises(ValueError):
+        patched_pairs(state, [1], k=16, search=2)  # fewer than 16 of its top-32 proponents carry the patch
