@@ -232,12 +232,17 @@ plt.show()
 #   rate only a little, and removing as many random *T-shirts* leaves it far above the flagged
 #   removal's too. The shortcut survives as long as a few hundred patched examples remain; the
 #   flags matter because they reach almost all of them.
-# - **Repair helps less than removal**, although it edits the same images: its masks cover only
-#   part of the patch pixels (table in section 3), and the patch pixels that are left still sit in
-#   the same corner of hundreds of T-shirts. Compare the recommended map's repair with the TFA
-#   map's: the map that covers more of the patch leaves the lower flip rate. The paper's
-#   SmoothGrad map would have covered the least of the patch of all maps (section 3's table); we
-#   did not retrain with it.
+# - **Repair helps much less than removal**, although it edits the same images: its masks cover
+#   only part of the patch pixels (table in section 3), and the patch pixels that are left still
+#   sit in the same corner of hundreds of T-shirts. Between the two maps, the one whose masks
+#   cover more of the patch leaves the lower flip rate (checked below).
+# - **The map that localises best is not automatically the best repair tool.** The recommended
+#   map is chosen for its gain over the clean-model control (notebooks 04 and 05): it marks the
+#   patch on the shortcut model and not on the clean one. Repair asks something else — which 20%
+#   of the pixels to overwrite — and the recommended map's coarse occlusion windows also mark the
+#   garment, so compare its coverage in section 3's table with TFA × input's before choosing a
+#   repair map. The paper's SmoothGrad map covers the least of the patch of all maps; we did not
+#   retrain with it.
 # - A caution on what a user can know: the image's own brightness finds the patch well only because
 #   this patch is white; that is a property of this benchmark, not an explanation.
 #
@@ -308,16 +313,18 @@ c.check("the flagged removal's flip rate is within 0.05 of the oracle removal's"
         abs(R["remove (flagged)"]["flip_rate"] - R["oracle remove"]["flip_rate"]) < 0.05,
         f"flagged {R['remove (flagged)']['flip_rate']:.2f}, oracle {R['oracle remove']['flip_rate']:.2f}, "
         f"clean model {R['oracle repair (clean model)']['flip_rate']:.2f}")
-c.check("repair with the recommended map lowers the flip rate more than repair with TFA × input",
-        R["repair (recommended)"]["flip_rate"] < R["repair (TFA × input)"]["flip_rate"],
-        f"recommended {R['repair (recommended)']['flip_rate']:.2f}, TFA × input {R['repair (TFA × input)']['flip_rate']:.2f}")
-c.check("repair leaves a higher flip rate than removing the same images, with either map",
-        min(R["repair (recommended)"]["flip_rate"], R["repair (TFA × input)"]["flip_rate"]) > R["remove (flagged)"]["flip_rate"],
+c.check("the map whose repair masks cover more of the patch leaves the lower flip rate after retraining",
+        (ov[RECOMMENDED]["coverage"] - ov[TFA_GXI]["coverage"]) * (R["repair (TFA × input)"]["flip_rate"]
+                                                                   - R["repair (recommended)"]["flip_rate"]) > 0,
+        f"coverage recommended {ov[RECOMMENDED]['coverage']:.2f}, TFA × input {ov[TFA_GXI]['coverage']:.2f}; flip rate "
+        f"{R['repair (recommended)']['flip_rate']:.2f}, {R['repair (TFA × input)']['flip_rate']:.2f}")
+c.check("repair leaves at least 5× the flip rate of removing the same images, with either map",
+        min(R["repair (recommended)"]["flip_rate"], R["repair (TFA × input)"]["flip_rate"]) > 5 * R["remove (flagged)"]["flip_rate"],
         f"remove {R['remove (flagged)']['flip_rate']:.2f}")
-c.check("the recommended map's repair masks cover more of the patch than both TFA maps'",
-        ov[RECOMMENDED]["coverage"] > max(ov[TFA_GXI]["coverage"], ov[TFA_GRAD]["coverage"]),
-        f"recommended {ov[RECOMMENDED]['coverage']:.2f}, TFA × input {ov[TFA_GXI]['coverage']:.2f}, "
-        f"paper's map {ov[TFA_GRAD]['coverage']:.2f}")
+c.check("the recommended map's repair masks cover more of the patch than the paper's map's and than random masks",
+        ov[RECOMMENDED]["coverage"] > max(ov[TFA_GRAD]["coverage"], ov[RANDOM]["coverage"]),
+        f"recommended {ov[RECOMMENDED]['coverage']:.2f}, paper's map {ov[TFA_GRAD]['coverage']:.2f}, "
+        f"random {ov[RANDOM]['coverage']:.2f}")
 c.check("the paper's SmoothGrad map covers no more of the patch than a random map (+0.05)",
         ov[TFA_GRAD]["coverage"] < ov[RANDOM]["coverage"] + 0.05,
         f"coverage {ov[TFA_GRAD]['coverage']:.2f} vs random {ov[RANDOM]['coverage']:.2f}")
