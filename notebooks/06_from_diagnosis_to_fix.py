@@ -277,9 +277,10 @@ largest = max(float(cv[m]["map"].abs().max()) for cv in curves.values() for m in
 print(f"largest |ΔL| of any map: {largest:.4f}, {largest / base:.1%} of the test loss (first-order regime)")
 
 # %% [markdown]
-# **Reading the curves — a negative result.** The advantages are tiny next to the test loss
-# (printed above), and most points lie inside or near the band of random pixels; at small k their
-# signs change from one training run to the next (seeds in `docs/results.md`). So the one-step test
+# **Reading the curves — a negative result.** The advantages are tiny next to the test loss (the
+# largest change is printed above as a share of it), they change sign with k, and no map stays
+# above 0 in both panels; at small k their signs also change from one training run to the next
+# (seeds in `docs/results.md`). So the one-step test
 # neither confirms the TFA maps as faithful nor separates them from the two-step baseline; the
 # retraining experiment of section 4 is the stronger check, and there removal of the Grad-Cos
 # flags — not any pixel map — did the work.
