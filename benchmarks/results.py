@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from tfa_tutorial.attribution.families import (  # noqa: E402
+    FAITHFULNESS_FAMILIES,
     KEY_FAMILIES,
     family_group,
 )
@@ -223,8 +224,7 @@ def faithfulness_section(exp, seed: int = 0, q_n: int = 8, per: int = 3, lr: flo
     step on the training images restricted to (insertion) or deprived of (deletion) their top-k map
     pixels, against k random pixels; an advantage > 0 means the map beats random in that direction
     (tfa_tutorial.evaluation.faithfulness)."""
-    import tfa_tutorial as T
-    from tfa_tutorial.evaluation.faithfulness import faithfulness_curves
+    from tfa_tutorial.evaluation.faithfulness import faithfulness_curves, family_maps
     from tfa_tutorial.fixing.flagging import flag_harmful
 
     model = exp.model
@@ -234,22 +234,8 @@ def faithfulness_section(exp, seed: int = 0, q_n: int = 8, per: int = 3, lr: flo
     X, Y = exp.train.images, exp.train.labels
     xs, ys = X[top.flatten()], Y[top.flatten()]
 
-    def per_test(fn):
-        return torch.cat([fn(i) for i in range(len(xq))])
-
-    def decomposition(i):
-        d = T.decompose_score(model, X[top[i]], Y[top[i]], T.score_vector(model, xq[i], "cos", test_target=yq[i]))
-        return d.maps * torch.where(d.scores < 0, -1.0, 1.0).view(-1, 1, 1, 1)
-
-    maps = {
-        "TFA SmoothGrad (paper)": per_test(lambda i: T.tfa_maps(model, X[top[i]], Y[top[i]], xq[i], yq[i], n_samples=16)),
-        "TFA SmoothGrad × input": per_test(lambda i: T.tfa_maps(model, X[top[i]], Y[top[i]], xq[i], yq[i],
-                                                                method="gradient_x_input", n_samples=8)),
-        "TFA exact decomposition": per_test(decomposition),
-        "two-step SmoothGrad × input": T.two_step_baseline(model, xs, ys, method="gradient_x_input", n_samples=8),
-        "two-step occlusion": T.two_step_baseline(model, xs, ys, method="occlusion", window=4, stride=2),
-        "the image itself": xs.clone(),
-    }
+    # the maps: the registry's FAITHFULNESS_FAMILIES (tfa_tutorial.attribution.families)
+    maps = family_maps(model, X[top], Y[top], xq, yq, seed=seed)
     ks = (16, 48, 144, 256)
     curves = faithfulness_curves(model, xs, ys, xq, yq, maps, ks=ks, lr=lr, seed=seed)
     out = {}
@@ -420,8 +406,7 @@ def _col_key(c: str):
 FIX_ROWS = ["none (shortcut model)", "remove flagged", "remove as many random", "remove as many random, same class",
             "repair flagged (TFA SmoothGrad × input)", "repair flagged (two-step SmoothGrad × input)",
             "oracle: remove all patched", "oracle: repair all patched (= clean model)"]
-FAITH_ROWS = ["TFA SmoothGrad (paper)", "TFA SmoothGrad × input", "TFA exact decomposition",
-              "two-step SmoothGrad × input", "two-step occlusion", "the image itself"]
+FAITH_ROWS = list(FAITHFULNESS_FAMILIES)  # the map-family registry's selection (tfa_tutorial.attribution.families)
 
 
 def _fmt(leaf: dict, scale: float = 1.0) -> str:

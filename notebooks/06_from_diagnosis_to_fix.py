@@ -42,20 +42,23 @@ notebook_header("06_from_diagnosis_to_fix")
 import matplotlib.pyplot as plt
 import torch
 
+from IPython.display import Markdown, display
+
 from tfa_tutorial import (
-    Claims, fast_mode, fix_and_retrain, flag_harmful, predict, reduce_map, shortcut_experiment, tfa_maps,
-    two_step_baseline,
+    Claims, fast_mode, fix_and_retrain, flag_harmful, predict, recommended_family, reduce_map, shortcut_experiment,
 )
-from tfa_tutorial.evaluation.faithfulness import faithfulness_curves
+from tfa_tutorial.attribution.families import FAITHFULNESS_FAMILIES
+from tfa_tutorial.evaluation.faithfulness import faithfulness_curves, family_maps
 from tfa_tutorial.fixing.flagging import harmful_examples, harmful_maps
 from tfa_tutorial.fixing.repair import mask_overlap, repair_examples, repair_maps, repair_masks
-from tfa_tutorial.teaching.plots import image_grid, map_rows
+from tfa_tutorial.teaching.plots import FONT, advantage_curves, image_grid, map_rows
 
 torch.manual_seed(0)
 FAST = fast_mode()
 exp = shortcut_experiment(seed=0, progress=False)
 classes, model, target = exp.classes, exp.model, exp.spec.target_class
 r0 = exp.report
+RECOMMENDED = recommended_family()  # the course's recommended map, chosen from docs/results.json (notebook 04)
 print(f"fast mode: {FAST}; {len(exp.train)} training images, {int(exp.train.patched.sum())} of them patched "
       f"({classes[target]}); {exp.settings['epochs']} epochs")
 print(f"shortcut model: clean accuracy {r0['clean_acc']:.3f}, accuracy on patched test images of other classes "
@@ -73,9 +76,11 @@ print(f"shortcut model: clean accuracy {r0['clean_acc']:.3f}, accuracy on patche
 #   raises the loss of the *right* answer.
 #
 # We look at one **shortcut-flipped** image (a patched test image of another class, called
-# "T-shirt") and one **ordinarily misclassified** clean test image. The maps are TFA
-# (SmoothGrad × input of Grad-Cos, the variant that localised best in notebook 04), oriented so
-# that **red = pushes towards the error**; the green box marks a patch.
+# "T-shirt") and one **ordinarily misclassified** clean test image. Two maps per training image:
+# a TFA map (SmoothGrad × input of Grad-Cos), oriented so that **red = pushes towards the error**,
+# and the course's **recommended map** (chosen from the stored evidence in notebook 04; printed
+# above), which explains the training image's own label. Each row has one colour scale with its
+# colour bar; the green box marks a patch.
 
 # %%
 flipped = exp.flipped_test_indices()
@@ -90,8 +95,10 @@ for q, what in enumerate(["shortcut-flipped", "misclassified"]):
     idx = torch.cat([pro_idx, opp_idx])
     maps = reduce_map(torch.cat([pro_maps, opp_maps]), "signed")
     sc = torch.cat([harm["proponent_scores"][q], harm["opponent_scores"][q]])
-    titles = [f"{'pro' if i < 4 else 'opp'} {classes[int(exp.train.labels[j])]}\nS={s:.2f}" for i, (j, s) in enumerate(zip(idx, sc))]
-    fig = map_rows(exp.train.images[idx], {"TFA (red = harm)": maps}, col_titles=titles, masks=exp.train.masks[idx],
+    rec = reduce_map(torch.cat([repair_maps(model, exp.train, i, RECOMMENDED) for i in (pro_idx, opp_idx)]), "signed")
+    titles = [f"{'pro' if i < 4 else 'opp'} · S={s:.2f}\n{classes[int(exp.train.labels[j])]}" for i, (j, s) in enumerate(zip(idx, sc))]
+    fig = map_rows(exp.train.images[idx], {"TFA × input\n(red = harm)": maps, "recommended\n(own label)": rec},
+                   col_titles=titles, masks=exp.train.masks[idx],
                    first_col=x_err[q], first_col_title=f"{what}: {classes[int(y_err[q])]}\n→ {classes[int(harm['pred'][q])]}",
                    suptitle=f"{what} test image: 4 proponents of the wrong prediction, 4 opponents of the true label")
     plt.show()
@@ -131,41 +138,39 @@ plt.show()
 # (after a 3×3 box smoothing) with the mean image of its class over the unflagged training images.
 # The repair is only as good as the map, and here we can check it: **coverage** = share of the
 # patch pixels (of the flagged patched images) that the repair mask hits, **IoU** with the patch.
-# The patch covers 18% of the image, so 20% is just enough to cover it.
 #
-# Candidates: TFA (SmoothGrad × input of Grad-Cos, for the test image that voted strongest), the
-# two-step baseline with the same method (own-label logit), and three references: the paper's
-# plain SmoothGrad TFA and TFA integrated gradients (on a subsample: they are slower), the image
-# itself (the patch is the brightest region — a prior, not an explanation) and a random map.
-# Each is a family of the package's one map registry (`tfa_tutorial.attribution.families`), named and
-# configured as in notebook 04 and `docs/results.md` (SmoothGrad: n = 16 noisy copies, σ = 0.15).
+# Candidates, each a family of the package's one map registry (`tfa_tutorial.attribution.families`),
+# configured as in notebook 04 and `docs/results.md`: the course's **recommended map**; the two TFA
+# maps, TFA gradient × input of Grad-Cos and the paper's SmoothGrad gradient (both for the test
+# image that voted strongest; the paper's map on an even subsample, it is slower); and two
+# controls: the image itself (the patch is the brightest region — a prior, not an explanation) and
+# a random map.
 
 # %%
 FRACTION, SMOOTH = 0.2, 3
-TFA_GXI, TWO_GXI = "TFA-Cos · gradient × input", "two-step · gradient × input"  # registry names (tfa_tutorial.attribution.families)
-TFA_GRAD, TFA_IG = "TFA-Cos · gradient, SmoothGrad (paper)", "TFA-Cos · integrated gradients"
+TFA_GXI, TFA_GRAD = "TFA-Cos · gradient × input", "TFA-Cos · gradient, SmoothGrad (paper)"  # registry names
 INPUT, RANDOM = "control · input as map", "control · random"
 maps_for = {m: repair_maps(model, exp.train, f_idx, m, flags["test_inputs"], flags["test_targets"], flags["best_test"])
-            for m in (TFA_GXI, TWO_GXI, INPUT, RANDOM)}
-sub = torch.arange(0, len(f_idx), max(1, len(f_idx) // 48))  # an even subsample for the slow maps
+            for m in (RECOMMENDED, TFA_GXI, INPUT, RANDOM)}
+sub = torch.arange(0, len(f_idx), max(1, len(f_idx) // 48))  # an even subsample for the slow map
 overlap = {m: mask_overlap(repair_masks(v, FRACTION, SMOOTH), exp.train.masks[f_idx]) for m, v in maps_for.items()}
-for m in (TFA_GRAD, TFA_IG):
-    v = repair_maps(model, exp.train, f_idx[sub], m, flags["test_inputs"], flags["test_targets"], flags["best_test"][sub])
-    overlap[m] = mask_overlap(repair_masks(v, FRACTION, SMOOTH), exp.train.masks[f_idx[sub]])
-print("| map choosing the repaired pixels | patch coverage | IoU with patch | repaired pixels on the patch | images |")
-print("|---|---|---|---|---|")
-for m, o in overlap.items():
-    print(f"| {m}{', subsample' if m in (TFA_GRAD, TFA_IG) else ''} | {o['coverage']:.2f} | {o['iou']:.2f} | "
-          f"{o['precision']:.2f} | {o['n']} |")
+v = repair_maps(model, exp.train, f_idx[sub], TFA_GRAD, flags["test_inputs"], flags["test_targets"], flags["best_test"][sub])
+overlap[TFA_GRAD] = mask_overlap(repair_masks(v, FRACTION, SMOOTH), exp.train.masks[f_idx[sub]])
+area = float(exp.train.masks[exp.train.patched].float().mean())
+display(Markdown(f"The patch covers {area:.0%} of the image; the repair overwrites {FRACTION:.0%}.\n\n"
+                 "| map choosing the repaired pixels | patch coverage | IoU with patch | repaired pixels on the patch | images |\n"
+                 "|---|---|---|---|---|\n"
+                 + "\n".join(f"| {m}{' (recommended)' if m == RECOMMENDED else ''}{', subsample' if m == TFA_GRAD else ''} | "
+                             f"{o['coverage']:.2f} | {o['iou']:.2f} | {o['precision']:.2f} | {o['n']} |" for m, o in overlap.items())))
 
 # %%
 pos = torch.nonzero(exp.train.patched[f_idx]).flatten()[:6]  # six flagged images that carry the patch
 show = f_idx[pos]
 repaired = [repair_examples(exp.train, show, repair_masks(maps_for[m][pos], FRACTION, SMOOTH), exclude=f_idx).images[show]
-            for m in (TFA_GXI, TWO_GXI)]
-titles = ["original"] * 6 + ["TFA repair"] * 6 + ["two-step repair"] * 6
+            for m in (RECOMMENDED, TFA_GXI)]
+titles = ["original"] * 6 + ["recommended-map repair"] * 6 + ["TFA × input repair"] * 6
 fig = image_grid(torch.cat([exp.train.images[show]] + repaired), titles, masks=torch.cat([exp.train.masks[show]] * 3),
-                 ncols=6, size=1.7, suptitle="What the retrained model sees: flagged patched images before and after repair (green box = true patch)")
+                 ncols=6, size=1.9, suptitle="What the retrained model sees: flagged patched images before and after repair (green box = true patch)")
 plt.show()
 
 # %% [markdown]
@@ -178,9 +183,9 @@ plt.show()
 # - **remove**: drop the flagged images;
 # - **random remove**: drop as many images drawn at random (is it the flags, or just less data?);
 # - **random remove, same class**: drop as many random images *of the flagged images' classes*
-#   (the flags are almost all T-shirts — the count per class above — and half of all T-shirts
-#   carry the patch: is it the flags' precision, or just fewer T-shirts?);
-# - **repair (TFA)** / **repair (two-step)**: overwrite the masked pixels above, keep the rest;
+#   (the flags are almost all T-shirts — the count per class above — and many T-shirts carry the
+#   patch: is it the flags' precision, or just fewer T-shirts?);
+# - **repair (recommended)** / **repair (TFA × input)**: overwrite the masked pixels above, keep the rest;
 # - **oracle remove**: drop every patched image (needs the ground truth; the best removal can do);
 # - **oracle repair**: every patched image restored to its original pixels — this is exactly the
 #   experiment's clean model (same seed and settings), so it costs nothing.
@@ -191,59 +196,55 @@ runs = {
     "remove (flagged)": fix_and_retrain(exp, "remove", flags),
     "random remove": fix_and_retrain(exp, "random_remove", flags),
     "random remove, same class": fix_and_retrain(exp, "random_remove", flags, pool="same_class"),
-    "repair (TFA)": fix_and_retrain(exp, "repair", flags, map_method=TFA_GXI, fraction=FRACTION, smooth=SMOOTH),
-    "repair (two-step)": fix_and_retrain(exp, "repair", flags, map_method=TWO_GXI, fraction=FRACTION, smooth=SMOOTH),
+    "repair (recommended)": fix_and_retrain(exp, "repair", flags, map_method=RECOMMENDED, fraction=FRACTION, smooth=SMOOTH),
+    "repair (TFA × input)": fix_and_retrain(exp, "repair", flags, map_method=TFA_GXI, fraction=FRACTION, smooth=SMOOTH),
     "oracle remove": fix_and_retrain(exp, "oracle_remove", flags),
     "oracle repair (clean model)": fix_and_retrain(exp, "oracle_repair", flags),
 }
-print("| strategy | images changed | of them patched | clean accuracy | patched-test accuracy | flip rate |")
-print("|---|---|---|---|---|---|")
-for name, r in runs.items():
-    print(f"| {name} | {r['n_changed']} | {r['n_patched_changed']} | {r['clean_accuracy']:.3f} | "
-          f"{r['patched_accuracy']:.3f} | {r['flip_rate']:.3f} |")
+display(Markdown("| strategy | images changed | of them patched | clean accuracy | patched-test accuracy | flip rate |\n"
+                 "|---|---|---|---|---|---|\n"
+                 + "\n".join(f"| {name} | {r['n_changed']} | {r['n_patched_changed']} | {r['clean_accuracy']:.3f} | "
+                             f"{r['patched_accuracy']:.3f} | {r['flip_rate']:.3f} |" for name, r in runs.items())))
 
 # %%
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+fig, axes = plt.subplots(1, 3, figsize=(13, 4), layout="constrained")
 labels = list(runs)
-for ax, (key, title) in zip(axes, [("clean_accuracy", "clean test accuracy"),
-                                   ("patched_accuracy", "accuracy on patched test images (other classes)"),
-                                   ("flip_rate", "flip rate (patched → T-shirt)")]):
+for ax, (key, title) in zip(axes, [("clean_accuracy", "clean test accuracy\n(higher = better)"),
+                                   ("patched_accuracy", "accuracy on patched test images\nof other classes (higher = better)"),
+                                   ("flip_rate", "flip rate, patched → T-shirt\n(lower = better)")]):
     vals = [runs[n][key] for n in labels]
     ax.barh(range(len(labels)), vals, color=["gray", "C0", "C7", "C7", "C2", "C1", "k", "k"])
-    ax.set_yticks(range(len(labels)), labels if ax is axes[0] else [""] * len(labels), fontsize=8)
+    ax.set_yticks(range(len(labels)), labels if ax is axes[0] else [""] * len(labels), fontsize=FONT)
     ax.invert_yaxis()
     for i, v in enumerate(vals):
-        ax.text(v, i, f" {v:.2f}", va="center", fontsize=7)
-    ax.set_xlim(0, 1.08)
-    ax.set_title(title, fontsize=9)
-plt.tight_layout()
+        ax.text(v, i, f" {v:.2f}", va="center", fontsize=FONT)
+    ax.set_xlim(0, 1.15)
+    ax.tick_params(labelsize=FONT)
+    ax.set_title(title, fontsize=FONT + 1)
 plt.show()
 
 # %% [markdown]
-# ### Reading the results (one seed; the claims below are checked on these numbers)
+# ### Reading the results (one seed; the claims at the end are checked on these numbers)
 #
-# The claims hold with margins chosen so that they also hold on models trained with other seeds
-# (seeds 0–2 in `docs/results.md`); percentages quoted "in this run" are this notebook's.
-#
-# - **Removing the flagged images works**: in this run 6% of the training set, 77% of it
-#   patched, and the flip rate falls to within 0.05 of that of the oracle removal, close to the
-#   clean model's, with clean accuracy within 2 points of the original (in this run within 1).
+# - **Removing the flagged images works**: the flip rate falls close to that of the oracle
+#   removal, at little cost in clean accuracy.
 # - **It is the flags, not the amount of data**: removing as many random images lowers the flip
-#   rate only a little. Removing as many random *T-shirts* removes more than half as many patched
-#   images as the flags do — and the flip rate stays several times above the flagged removal's.
-#   The shortcut survives as long as a few hundred patched examples remain; the flags matter
-#   because they reach almost all of them.
-# - **Repair helps, but much less than removal**, although it edits the same images. Its masks
-#   covered only about half of the patch pixels, under 70% with either map (table in section 3),
-#   and the patch pixels that are left still sit in the same corner of hundreds of T-shirts; we did
-#   not test how few remaining white pixels suffice. The two-step map's masks covered more of the
-#   patch than TFA's, and TFA-guided repair did no better than two-step-guided repair (in this run
-#   the two-step repair left the clearly lower flip rate; on other seeds the two are close). The
-#   paper's plain SmoothGrad TFA would have repaired far less of the patch than either × input
-#   map, no more than a random mask — we did not retrain with it.
-# - A caution on what a user can know: the image's own brightness finds the patch better than any
-#   map here only because this patch is white; that is a property of this benchmark,
-#   not an explanation.
+#   rate only a little, and removing as many random *T-shirts* leaves it far above the flagged
+#   removal's too. The shortcut survives as long as a few hundred patched examples remain; the
+#   flags matter because they reach almost all of them.
+# - **Repair helps much less than removal**, although it edits the same images: its masks cover
+#   only part of the patch pixels (table in section 3), and the patch pixels that are left still
+#   sit in the same corner of hundreds of T-shirts. Between the two maps, the one whose masks
+#   cover more of the patch leaves the lower flip rate (checked below).
+# - **The map that localises best is not automatically the best repair tool.** The recommended
+#   map is chosen for its gain over the clean-model control (notebooks 04 and 05): it marks the
+#   patch on the shortcut model and not on the clean one. Repair asks something else — which 20%
+#   of the pixels to overwrite — and the recommended map's coarse occlusion windows also mark the
+#   garment, so compare its coverage in section 3's table with TFA × input's before choosing a
+#   repair map. The paper's SmoothGrad map covers the least of the patch of all maps; we did not
+#   retrain with it.
+# - A caution on what a user can know: the image's own brightness finds the patch well only because
+#   this patch is white; that is a property of this benchmark, not an explanation.
 #
 # ## 5. Faithfulness: the one-step test, insertion and deletion
 #
@@ -251,64 +252,38 @@ plt.show()
 # (the rest set to black), take one SGD step on them, and measure the change ΔL of the test loss
 # (predicted label); do the same with k random pixels. A faithful map lowers the loss **more** than
 # random (insertion) and, when its top-k pixels are *deleted*, lowers it **less** than random.
+# The figure plots each map's **advantage over random** so that up means "more faithful than
+# random" in both panels: random − map for insertion, map − random for deletion.
 #
-# Here: 8 flipped test images × their top-3 Grad-Cos proponents, one step on all 24 together; maps
-# from TFA (SmoothGrad × input, and the paper's SmoothGrad), the two-step baseline (SmoothGrad ×
-# input) and the image itself as a control. The step size matters: masked images have large
-# gradients, and with lr = 0.1 every curve — maps and random alike — lands at ΔL = −(the whole
-# test loss). We use lr = 1e-5, where |ΔL| stays a few percent of the loss (first-order regime,
-# which is what Grad-Cos predicts).
+# Here: 8 flipped test images × their top-3 Grad-Cos proponents, one step on all of them together;
+# the maps are the registry's selection for this test (`FAITHFULNESS_FAMILIES`): the paper's map,
+# TFA gradient × input, the decomposition, the two-step baseline (× input and occlusion, the
+# recommended map) and the image itself as a control. The step size matters: masked images have
+# large gradients, and with lr = 0.1 every curve — maps and random alike — lands at ΔL = −(the
+# whole test loss). We use lr = 1e-5 (first-order regime, which is what Grad-Cos predicts).
 
 # %%
 LR, q_n, per = 1e-5, 8, 3
 xq, yq = flags["test_inputs"][:q_n], flags["test_targets"][:q_n]
-top = flags["scores"][:q_n].topk(per, dim=1).indices
+top = flags["scores"][:q_n].topk(per, dim=1).indices  # [8, 3] training indices
 xs, ys = exp.train.images[top.flatten()], exp.train.labels[top.flatten()]
-fmaps = {
-    "TFA SmoothGrad × input": torch.cat([tfa_maps(model, exp.train.images[top[i]], exp.train.labels[top[i]], xq[i],
-                                                    method="gradient_x_input", n_samples=8) for i in range(q_n)]),
-    "TFA SmoothGrad (paper)": torch.cat([tfa_maps(model, exp.train.images[top[i]], exp.train.labels[top[i]], xq[i],
-                                                    n_samples=16) for i in range(q_n)]),
-    "two-step SmoothGrad × input": two_step_baseline(model, xs, ys, method="gradient_x_input", n_samples=8),
-    "the image itself": xs.clone(),
-}
+fmaps = family_maps(model, exp.train.images[top], exp.train.labels[top], xq, yq, names=FAITHFULNESS_FAMILIES)
 KS = (16, 48, 96, 144, 256, 400)
 curves = faithfulness_curves(model, xs, ys, xq, yq, fmaps, ks=KS, lr=LR, seed=0)
 base = next(iter(curves.values()))["base_loss"]
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
-for ax, mode in zip(axes, ("insertion", "deletion")):
-    any_c = next(iter(curves.values()))
-    rnd, sd = any_c[mode]["random"], any_c[mode]["random_std"]
-    ax.plot(KS, rnd, "k--", label="k random pixels (±1 sd)")
-    ax.fill_between(KS, rnd - sd, rnd + sd, color="k", alpha=0.15)
-    for name, cv in curves.items():
-        ax.plot(KS, cv[mode]["map"], marker="o", ms=3, label=name, ls=":" if name == "the image itself" else "-")
-    ax.set_xlabel("k pixels " + ("kept" if mode == "insertion" else "deleted") + " per training image")
-    ax.set_ylabel("ΔL test after one SGD step")
-    ax.set_title(f"{mode}: " + ("lower = more faithful" if mode == "insertion" else "higher = more faithful"), fontsize=9)
-axes[0].legend(fontsize=7)
-fig.suptitle(f"One-step test (lr {LR:g}; test loss before the step {base:.3f})", fontsize=10)
-plt.tight_layout()
+fig = advantage_curves(curves, f"One-step test, advantage over k random pixels (lr {LR:g}; test loss before the step {base:.3f})")
 plt.show()
-print("advantage over random pixels, per k (ΔL units; > 0 = more faithful than random)")
-print("| map | test | " + " | ".join(f"k={k}" for k in KS) + " |")
-print("|---|---|" + "---|" * len(KS))
-for name, cv in curves.items():
-    for mode in ("insertion", "deletion"):
-        print(f"| {name} | {mode} | " + " | ".join(f"{v:+.4f}" for v in cv[f"{mode}_advantage"].tolist()) + " |")
+largest = max(float(cv[m]["map"].abs().max()) for cv in curves.values() for m in ("insertion", "deletion"))
+print(f"largest |ΔL| of any map: {largest:.4f}, {largest / base:.1%} of the test loss (first-order regime)")
 
 # %% [markdown]
-# **Reading the curves — a negative result.** The advantages over random pixels are a few
-# thousandths of a test loss of about 0.4–0.5, and at small k their signs change from one
-# training run to the next (seeds 0–2 in `docs/results.md`): in this run the value maps' top
-# pixels (TFA × input, two-step × input) beat random in insertion at k = 16 and 48 and the paper's
-# SmoothGrad map is worse than random there, but on other seeds it goes the other way, so we claim
-# neither. What holds: at k = 256 both value maps do *worse* than random in insertion, and in
-# deletion, removing the value maps' top pixels hurts the step less than removing random pixels
-# at most k (the wrong direction for a faithful map). No map — TFA × input, the paper's SmoothGrad TFA or the two-step baseline — beats random
-# pixels at every k in both directions. So the one-step test neither confirms TFA as faithful nor
-# separates it from the two-step baseline; the retraining experiment of section 4 is the stronger
-# check, and there removal of the Grad-Cos flags — not any pixel map — did the work.
+# **Reading the curves — a negative result.** The advantages are tiny next to the test loss (the
+# largest change is printed above as a share of it), they change sign with k, and no map stays
+# above 0 in both panels; at small k their signs also change from one training run to the next
+# (seeds in `docs/results.md`). So the one-step test
+# neither confirms the TFA maps as faithful nor separates them from the two-step baseline; the
+# retraining experiment of section 4 is the stronger check, and there removal of the Grad-Cos
+# flags — not any pixel map — did the work.
 
 # %% [markdown]
 # ## What we showed
@@ -319,8 +294,6 @@ for name, cv in curves.items():
 # %%
 # NBVAL_CHECK_OUTPUT
 R, ov = runs, overlap
-ins = {n: cv["insertion_advantage"] for n, cv in curves.items()}
-dele = {n: cv["deletion_advantage"] for n, cv in curves.items()}
 c = Claims()
 c.check("Grad-Cos flags are far more precise than random flags (precision ≥ 3× the patched share)",
         flags["precision"] >= 3 * flags["chance_precision"],
@@ -341,43 +314,23 @@ c.check("the flagged removal's flip rate is within 0.05 of the oracle removal's"
         abs(R["remove (flagged)"]["flip_rate"] - R["oracle remove"]["flip_rate"]) < 0.05,
         f"flagged {R['remove (flagged)']['flip_rate']:.2f}, oracle {R['oracle remove']['flip_rate']:.2f}, "
         f"clean model {R['oracle repair (clean model)']['flip_rate']:.2f}")
-c.check("removing as many random images keeps the flip rate above 60% of the original",
-        R["random remove"]["flip_rate"] > 0.6 * R["none"]["flip_rate"], f"{R['random remove']['flip_rate']:.2f}")
-c.check("removing as many random images of the flags' class removes more than half as many patched images as the flags",
-        R["random remove, same class"]["n_patched_changed"] > 0.5 * R["remove (flagged)"]["n_patched_changed"],
-        f"{R['random remove, same class']['n_patched_changed']} vs {R['remove (flagged)']['n_patched_changed']}")
-c.check("repairing the flagged pixels lowers the flip rate, with either map",
-        max(R["repair (TFA)"]["flip_rate"], R["repair (two-step)"]["flip_rate"]) < R["none"]["flip_rate"] - 0.1,
-        f"TFA {R['repair (TFA)']['flip_rate']:.2f}, two-step {R['repair (two-step)']['flip_rate']:.2f}")
-c.check("but repair leaves a much higher flip rate than removing the same images (at least twice as high)",
-        min(R["repair (TFA)"]["flip_rate"], R["repair (two-step)"]["flip_rate"]) > 2 * R["remove (flagged)"]["flip_rate"],
+c.check("the map whose repair masks cover more of the patch leaves the lower flip rate after retraining",
+        (ov[RECOMMENDED]["coverage"] - ov[TFA_GXI]["coverage"]) * (R["repair (TFA × input)"]["flip_rate"]
+                                                                   - R["repair (recommended)"]["flip_rate"]) > 0,
+        f"coverage recommended {ov[RECOMMENDED]['coverage']:.2f}, TFA × input {ov[TFA_GXI]['coverage']:.2f}; flip rate "
+        f"{R['repair (recommended)']['flip_rate']:.2f}, {R['repair (TFA × input)']['flip_rate']:.2f}")
+c.check("repair leaves at least 5× the flip rate of removing the same images, with either map",
+        min(R["repair (recommended)"]["flip_rate"], R["repair (TFA × input)"]["flip_rate"]) > 5 * R["remove (flagged)"]["flip_rate"],
         f"remove {R['remove (flagged)']['flip_rate']:.2f}")
-c.check("repair guided by TFA does no better than repair guided by the two-step map (flip rate not lower by 0.05)",
-        R["repair (TFA)"]["flip_rate"] > R["repair (two-step)"]["flip_rate"] - 0.05,
-        f"{R['repair (TFA)']['flip_rate']:.2f} vs {R['repair (two-step)']['flip_rate']:.2f}")
-c.check("the repair masks cover less than 70% of the patch pixels, with either map",
-        max(ov[TFA_GXI]["coverage"], ov[TWO_GXI]["coverage"]) < 0.7,
-        f"TFA {ov[TFA_GXI]['coverage']:.2f}, two-step {ov[TWO_GXI]['coverage']:.2f}")
-c.check("the paper's SmoothGrad TFA map would repair far less of the patch than either × input map, no more than a random map",
-        ov[TFA_GRAD]["coverage"] < min(ov[RANDOM]["coverage"] + 0.05,
-                                       0.6 * min(ov[TFA_GXI]["coverage"], ov[TWO_GXI]["coverage"])),
+c.check("the recommended map's repair masks cover more of the patch than the paper's map's and than random masks",
+        ov[RECOMMENDED]["coverage"] > max(ov[TFA_GRAD]["coverage"], ov[RANDOM]["coverage"]),
+        f"recommended {ov[RECOMMENDED]['coverage']:.2f}, paper's map {ov[TFA_GRAD]['coverage']:.2f}, "
+        f"random {ov[RANDOM]['coverage']:.2f}")
+c.check("the paper's SmoothGrad map covers no more of the patch than a random map (+0.05)",
+        ov[TFA_GRAD]["coverage"] < ov[RANDOM]["coverage"] + 0.05,
         f"coverage {ov[TFA_GRAD]['coverage']:.2f} vs random {ov[RANDOM]['coverage']:.2f}")
-c.check("TFA × input covers less of the patch than the two-step baseline with the same method",
-        ov[TFA_GXI]["coverage"] < ov[TWO_GXI]["coverage"],
-        f"{ov[TFA_GXI]['coverage']:.2f} vs {ov[TWO_GXI]['coverage']:.2f}")
-c.check("the image's own brightness covers more of the patch than either map",
-        ov[INPUT]["coverage"] > max(ov[TFA_GXI]["coverage"], ov[TWO_GXI]["coverage"]),
-        f"{ov[INPUT]['coverage']:.2f}")
-value_maps = ("TFA SmoothGrad × input", "two-step SmoothGrad × input")
-c.check("insertion: at k = 256 both value maps do worse than random pixels",
-        all(ins[n][KS.index(256)] < 0 for n in value_maps),
-        f"{ins[value_maps[0]][KS.index(256)]:+.4f}, {ins[value_maps[1]][KS.index(256)]:+.4f}")
-c.check("deletion: both value maps do worse than random pixels at most k (at least 4 of the 6)",
-        all(int((dele[n] < 0).sum()) >= 4 for n in value_maps),
-        f"worse at {int((dele[value_maps[0]] < 0).sum())} and {int((dele[value_maps[1]] < 0).sum())} of {len(KS)} k")
-c.check("no map beats random pixels at every k in both insertion and deletion: the one-step test supports none of them",
-        all((ins[n] < 0).any() or (dele[n] < 0).any() for n in (*value_maps, "TFA SmoothGrad (paper)")),
-        "min advantages " + ", ".join(f"{min(ins[n].min(), dele[n].min()):+.4f}" for n in (*value_maps, "TFA SmoothGrad (paper)")))
+c.check("the one-step test is first order: every map's |ΔL| stays below 10% of the test loss",
+        largest < 0.1 * base, f"{largest:.4f} vs test loss {base:.3f}")
 c.summary()
 
 # %% [markdown]

@@ -7,7 +7,9 @@
 - README.md, ``run-times``: the stored notebook run times (``tfa_tutorial/teaching/run_times.json``);
 - README.md, ``package-layout``: the package tree, from each subpackage's docstring (its module list);
 - docs/teachers_guide.md, ``course-plan``: reading estimates of the executed notebooks and the
-  stored run times (``tfa_tutorial/teaching/course_plan.py``).
+  stored run times (``tfa_tutorial/teaching/course_plan.py``);
+- docs/teachers_guide.md, ``discussion-prompts`` and ``student-questions``: every number from the
+  stored evidence, ``docs/results.json`` (``tfa_tutorial/teaching/guide.py``).
 """
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tfa_tutorial.evaluation.evidence import load_results  # noqa: E402
 from tfa_tutorial.teaching.course_plan import course_plan_markdown  # noqa: E402
+from tfa_tutorial.teaching.guide import discussion_prompts_markdown, student_questions_markdown  # noqa: E402
 from tfa_tutorial.teaching.run_times import run_times_markdown, with_generated_block  # noqa: E402
 
 SUBPACKAGES = ("core", "data", "training", "attribution", "evaluation", "fixing", "explorer", "teaching", "exercises")
@@ -49,6 +53,8 @@ def blocks() -> list[tuple[Path, str, str]]:
         (ROOT / "README.md", "run-times", run_times_markdown("fast")),
         (ROOT / "README.md", "package-layout", package_layout_markdown()),
         (ROOT / "docs" / "teachers_guide.md", "course-plan", course_plan_markdown(ROOT / "notebooks")),
+        (ROOT / "docs" / "teachers_guide.md", "discussion-prompts", discussion_prompts_markdown(load_results())),
+        (ROOT / "docs" / "teachers_guide.md", "student-questions", student_questions_markdown(load_results())),
     ]
 
 

@@ -103,7 +103,7 @@ def test_names_are_grouped_by_notebook_and_summary_counts(check, capsys):
     names = Checks.names()
     assert names == sorted(names, key=lambda n: n[2:4]) and len(names) >= 12
     for nb in ("00", "01", "02", "03", "04", "05", "06", "07"):
-        assert 2 <= len(Checks.names(nb)) <= 4, nb
+        assert 2 <= len(Checks.names(nb)) <= 5, nb  # 05 has five: two on rankings, then a map, the state API, a control
     check.ex00_patch_area(...)
     assert check.summary() == (0, len(Checks.names("00")))
     check.ex00_patch_area(144 / 784)
@@ -385,6 +385,79 @@ def test_ex05_top_opponent(check, capsys):
     assert_fails(capsys, check.ex05_top_opponent, int(s.argmax()), model, train, x_test, y_true, hint="top proponent")
     other = int(s.argsort()[len(s) // 2])
     assert_fails(capsys, check.ex05_top_opponent, other, model, train, x_test, y_true, hint="lowest")
+
+
+def test_ex05_read_map(check, capsys):
+    m = torch.zeros(8, 8)
+    m[1, 1], m[2, 2] = 3.0, 1.0  # the evidence sits in the patch, top-left
+    m[6, 5] = 0.5
+    mask = torch.zeros(8, 8, dtype=torch.bool)
+    mask[:3, :3] = True
+    assert_passes(capsys, check.ex05_read_map, {"quadrant": "top-left", "above_chance": True}, m, mask)
+    assert_passes(capsys, check.ex05_read_map, {"quadrant": "top-left", "above_chance": True}, m[None], mask)  # [C, H, W]
+    assert_fails(capsys, check.ex05_read_map, {"quadrant": "bottom-right", "above_chance": True}, m, mask, hint="strongest red")
+    assert_fails(capsys, check.ex05_read_map, {"quadrant": "top-left", "above_chance": False}, m, mask, hint="green box")
+    assert_fails(capsys, check.ex05_read_map, {"quadrant": "left", "above_chance": True}, m, mask, hint="one of")
+    assert_fails(capsys, check.ex05_read_map, ("top-left", True), m, mask, hint="dict")
+    m2 = torch.zeros(8, 8)
+    m2[7, 7] = 1.0  # all the evidence off the patch, bottom-right
+    assert_passes(capsys, check.ex05_read_map, {"quadrant": "bottom-right", "above_chance": False}, m2, mask)
+
+
+def test_ex05_state_api(check, capsys):
+    from test_explorer import make_state
+
+    d = _explorer_data()
+    state = make_state(d, method="two_step_occlusion")
+    cands = list(range(6))
+    harm = {q: sum(bool(it.patched) for it in state.result(test_index=q, label="true", maps=False).opponents) for q in cands}
+    ref = max(cands, key=harm.get)
+    assert_passes(capsys, check.ex05_state_api, ref, state, cands)
+    worse = min(cands, key=harm.get)
+    if harm[worse] < harm[ref]:
+        assert_fails(capsys, check.ex05_state_api, worse, state, cands)
+    assert_fails(capsys, check.ex05_state_api, 99, state, cands, hint="candidate")
+    assert_fails(capsys, check.ex05_state_api, ..., state, cands, hint="not answered")
+
+
+def _explorer_data():
+    from types import SimpleNamespace
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(40, 1, 8, 8, generator=g)
+    y = torch.arange(40) % 4
+    patched = (y == 0) & (torch.arange(40) < 30)
+    masks = torch.zeros(40, 8, 8, dtype=torch.bool)
+    masks[patched, :3, :3] = True
+    x[masks.unsqueeze(1)] = 1.0
+    xt = torch.rand(12, 1, 8, 8, generator=g)
+    xt_patched = xt.clone()
+    xt_patched[:, :, :3, :3] = 1.0
+    return SimpleNamespace(x=x, y=y, patched=patched, masks=masks, xt=xt, xt_patched=xt_patched, yt=torch.arange(12) % 4,
+                           model=make_model("group", dtype=torch.float32))
+
+
+def test_ex05_design_control(check, capsys):
+    from tfa_tutorial.attribution.baselines import two_step_baseline
+
+    model, clean = make_model("group", seed=0, dtype=torch.float32), make_model("group", seed=3, dtype=torch.float32)
+    x, y = torch.rand(3, 1, 8, 8), torch.tensor([0, 1, 2])
+    masks = torch.zeros(3, 8, 8, dtype=torch.bool)
+    masks[:, :3, :3] = True
+    maps = two_step_baseline(model, x, y, method="occlusion", window=4, stride=2)
+    assert_passes(capsys, check.ex05_design_control,
+                  lambda a, b: two_step_baseline(clean, a, b, method="occlusion", window=4, stride=2), model, x, y, masks, maps)
+    assert_passes(capsys, check.ex05_design_control, lambda a, b: a.clone(), model, x, y, masks, maps)  # the input itself
+    before = [p.detach().clone() for p in model.parameters()]
+    assert_fails(capsys, check.ex05_design_control,  # still the shortcut model
+                 lambda a, b: two_step_baseline(model, a, b, method="occlusion", window=4, stride=2), model, x, y, masks, maps,
+                 hint="depend")
+    assert all(torch.equal(p, q) for p, q in zip(before, model.parameters()))  # the checker restored the model
+    assert_fails(capsys, check.ex05_design_control, lambda a, b: torch.rand(a.shape), model, x, y, masks, maps, hint="seed")
+    assert_fails(capsys, check.ex05_design_control, lambda a, b: torch.zeros(a.shape), model, x, y, masks, maps, hint="zero")
+    assert_fails(capsys, check.ex05_design_control, lambda a, b: a[:2], model, x, y, masks, maps, hint="one map per")
+    assert_fails(capsys, check.ex05_design_control, lambda a, b: None, model, x, y, masks, maps, hint="return")
+    assert_fails(capsys, check.ex05_design_control, ..., model, x, y, masks, maps, hint="not answered")
 
 
 # ------------------------------------------------------------------------- (b) files

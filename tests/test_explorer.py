@@ -289,7 +289,9 @@ def test_png_helpers():
 
 def test_static_fallback_figure(state):
     fig = explorer_figure(state.result())
-    assert len(fig.axes) == 2 * (3 + 1)
+    assert len(fig.axes) == 4 * (3 + 1) + 1  # test image column, images above their maps, one colour bar
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 1 and all(t.get_fontsize() >= 9 for ax in fig.axes for t in ax.texts + [ax.title] if t.get_text())
     titles = " ".join(ax.get_title() for ax in fig.axes)
     assert "Grad-Cos" in titles and "test #0" in titles
     plt.close(fig)

@@ -73,3 +73,36 @@ def test_the_check_can_fail(known):
     shifted = [f"{float(q.split(' ± ')[0]) + 0.01:.2f} ± {q.split(' ± ')[1]}" for q in some]
     assert any(unknown_quotes(s, known) for s in shifted)
     assert unknown_quotes("flip rate 9.99 ± 9.99", known) == ["9.99 ± 9.99"]
+
+
+GUIDE_BLOCKS = ("discussion-prompts", "student-questions")
+
+
+def _guide_renderers():
+    from tfa_tutorial.teaching.guide import discussion_prompts_markdown, student_questions_markdown
+
+    return dict(zip(GUIDE_BLOCKS, (discussion_prompts_markdown, student_questions_markdown)))
+
+
+@pytest.mark.parametrize("name", GUIDE_BLOCKS)
+def test_guide_blocks_are_rendered_from_results(name):
+    """The teacher's guide's prompts and student questions hold exactly the numbers that
+    docs/results.json gives today (scripts/render_docs.py writes them)."""
+    from tfa_tutorial.teaching.run_times import with_generated_block
+
+    text = (ROOT / "docs" / "teachers_guide.md").read_text()
+    assert with_generated_block(text, name, _guide_renderers()[name](load_results())) == text, (
+        f"docs/teachers_guide.md ({name}) differs from docs/results.json: run python scripts/render_docs.py")
+
+
+def test_guide_block_check_can_fail():
+    """A changed stored result changes the rendered block, so the test above would fail."""
+    import copy
+
+    db = load_results()
+    changed = copy.deepcopy(db)
+    for runs in changed["shortcut"]["tutorial"].values():
+        if isinstance(runs, dict) and "shortcut model" in runs:
+            runs["shortcut model"]["flip_rate"] += 0.2
+    for name, render in _guide_renderers().items():
+        assert render(changed) != render(db), name

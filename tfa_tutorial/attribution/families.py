@@ -36,7 +36,8 @@ from .score_vectors import (
 
 __all__ = [
     "MapFamily", "PairContext", "FAMILIES", "COURSE_FAMILIES", "KEY_FAMILIES", "SPECIFICITY_FAMILIES", "EXPLORER_FAMILIES",
-    "REPAIR_FAMILIES", "ROBUSTNESS_FAMILIES", "ROBUSTNESS_COMPARISON", "ROBUSTNESS_KEY_TFA", "MODEL_OPTIONS", "PARAM_SUBSETS", "family", "family_group", "pair_seed", "param_subset",
+    "REPAIR_FAMILIES", "FAITHFULNESS_FAMILIES", "ROBUSTNESS_FAMILIES", "ROBUSTNESS_COMPARISON", "ROBUSTNESS_KEY_TFA", "MODEL_OPTIONS",
+    "PARAM_SUBSETS", "family", "family_group", "pair_seed", "param_subset",
 ]
 
 
@@ -284,12 +285,21 @@ EXPLORER_FAMILIES = (
 REPAIR_FAMILIES = (
     "TFA-Cos · integrated gradients", "TFA-Cos · gradient × input", "TFA-Cos · gradient, SmoothGrad (paper)",
     "two-step · integrated gradients", "two-step · gradient × input", "two-step · SmoothGrad",
-    "control · input as map", "control · random",
+    "two-step · occlusion", "control · input as map", "control · random",
 )
 """Maps that may choose the pixels to repair in :func:`tfa_tutorial.fixing.repair.repair_maps`: TFA of the
 Grad-Cos score for the flagged image's strongest test image (times sign(S)), the two-step maps of the
 training image's own-label logit, and the two controls (the image itself — a brightness prior, not an
 explanation — and a random map, chance)."""
+
+#: the maps of the one-step insertion / deletion test (notebook 06 section 5, docs/results.md's
+#: faithfulness section, :func:`tfa_tutorial.evaluation.faithfulness.family_maps`): the paper's map,
+#: TFA gradient × input, the decomposition, the two-step baseline (× input and occlusion), the image itself.
+FAITHFULNESS_FAMILIES = (
+    "TFA-Cos · gradient, SmoothGrad (paper)", "TFA-Cos · gradient × input", "TFA-Cos · decomposition",
+    "two-step · gradient × input", "two-step · occlusion", "control · input as map",
+)
+
 
 #: the families of the robustness check only (docs/results.md, "Robustness"); the evidence tables run the others.
 ROBUSTNESS_FAMILIES = tuple(f.name for f in _ALL if f.gradient or f.name.startswith("TFA-Cos · gradient, SmoothGrad n="))
@@ -313,8 +323,8 @@ MODEL_OPTIONS = {
     "ResNet9, width 8": lambda c, k: ResNet9(c, k, width=8),
 }
 
-for _selection in (COURSE_FAMILIES, KEY_FAMILIES, SPECIFICITY_FAMILIES, EXPLORER_FAMILIES, REPAIR_FAMILIES, ROBUSTNESS_FAMILIES,
-                   ROBUSTNESS_COMPARISON, ROBUSTNESS_KEY_TFA):
+for _selection in (COURSE_FAMILIES, KEY_FAMILIES, SPECIFICITY_FAMILIES, EXPLORER_FAMILIES, REPAIR_FAMILIES,
+                   FAITHFULNESS_FAMILIES, ROBUSTNESS_FAMILIES, ROBUSTNESS_COMPARISON, ROBUSTNESS_KEY_TFA):
     _unknown = [n for n in _selection if n not in FAMILIES]
     if _unknown:
         raise RuntimeError(f"selection names unknown map families: {_unknown}")

@@ -5,6 +5,7 @@ Modules (import from them directly; the course's public API is ``tfa_tutorial.__
 - ``metrics``       localisation, retrieval and one-step metrics
 - ``pairs``         which (test, training) pairs are measured; tables
 - ``evidence``      the localisation and retrieval protocol with controls; stored results
+- ``controls``      the clean-model control on a notebook's own pairs; stored evidence as tables
 - ``specificity``   the two-patch test-specificity experiment
 - ``faithfulness``  one-step insertion/deletion curves
 - ``sensitivity``   the SmoothGrad n × σ grid (is a map's failure a matter of tuning?)

@@ -146,13 +146,15 @@ def localisation_evidence(
     labels = predicted_labels(exp.model, exp.patched_test.images[test_idx])
     table: dict = {}
     models = {"shortcut model": exp.model, "clean model": exp.clean_model}
+    # the class-mean gradient (a pass over the training set) only for the "centered" score
+    need_mean = any(not isinstance(fn, MapFamily) or fn.score == "centered" for fn in families.values())
     for mname, model in models.items():
-        means = {int(c): class_mean_gradient(model, X, Y, int(c), seed=seed) for c in labels.unique()}
+        means = {int(c): class_mean_gradient(model, X, Y, int(c), seed=seed) for c in labels.unique()} if need_mean else {}
         maps = {f: [] for f in families}
         for q, ti in enumerate(with_progress(test_idx.tolist(), mname, progress)):
             tr = train_idx[q]
             ctx = PairContext(model, X[tr], Y[tr], exp.patched_test.images[ti], int(labels[q]),
-                              int(exp.patched_test.labels[ti]), exp.test.images[ti], means[int(labels[q])], pair_seed(seed, q))
+                              int(exp.patched_test.labels[ti]), exp.test.images[ti], means.get(int(labels[q])), pair_seed(seed, q))
             for f, fn in families.items():
                 maps[f].append(fn(ctx).detach().cpu())
         masks = exp.train.masks[train_idx.flatten()]

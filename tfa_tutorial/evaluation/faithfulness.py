@@ -22,11 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..attribution.families import FAITHFULNESS_FAMILIES, PairContext, family
 from ..attribution.reduction import reduce_map
 from ..core.validation import check_int, is_whole_number
 from .metrics import one_step_test
 
-__all__ = ["faithfulness_curves", "DEFAULT_KS"]
+__all__ = ["faithfulness_curves", "family_maps", "DEFAULT_KS"]
 
 DEFAULT_KS = (16, 48, 96, 144, 256, 400)
 
@@ -105,3 +106,23 @@ def faithfulness_curves(
         raise ValueError("ks is empty: give at least one number of pixels")
     return _curves_one(model, x_train, y_train, x_test, y_test, _reduced(maps, x_train, sign), ks, seed, lr, fill,
                        n_random)
+
+
+def family_maps(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor,
+                y_test: torch.Tensor, names=FAITHFULNESS_FAMILIES, seed: int = 0) -> dict[str, torch.Tensor]:
+    """The maps of the one-step test, from the map-family registry: ``{name: [Q·k, C, H, W]}`` (the
+    decomposition ``[Q·k, 1, H, W]``) for ``x_train`` ``[Q, k, C, H, W]`` / ``y_train`` ``[Q, k]``,
+    the k training images of each test image ``x_test[q]`` ``[C, H, W]`` explained for label
+    ``y_test[q]``; rows in the order of ``x_train.flatten(0, 1)``, ready for
+    :func:`faithfulness_curves`. ``names``: families of :mod:`tfa_tutorial.attribution.families`
+    (default :data:`~tfa_tutorial.attribution.families.FAITHFULNESS_FAMILIES`); score-based maps are
+    oriented by sign(S) as everywhere in the registry; SmoothGrad noise is seeded ``seed + q``."""
+    if x_train.ndim != 5 or y_train.shape != x_train.shape[:2] or len(x_test) != len(x_train):
+        raise ValueError(f"x_train must be [Q, k, C, H, W] with y_train [Q, k] and Q test images, got "
+                         f"{tuple(x_train.shape)}, {tuple(y_train.shape)}, {len(x_test)} test images")
+    out: dict[str, list] = {n: [] for n in names}
+    for q in range(len(x_test)):
+        ctx = PairContext(model, x_train[q], y_train[q], x_test[q], int(y_test[q]), seed=seed + q)
+        for n in names:
+            out[n].append(family(n)(ctx).detach().cpu())
+    return {n: torch.cat(v) for n, v in out.items()}

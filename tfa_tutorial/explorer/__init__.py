@@ -9,6 +9,8 @@ Modules (import from them directly; the course's public API is ``tfa_tutorial.__
 - ``maps``         scores and maps the explorer shows
 - ``results``      what the explorer returns
 - ``neural``       the neural-feature view
+- ``summaries``    counts over many test images; the protocol's pairs from the ranking
+- ``compare``      notebook 07: the sensitivity test, TFA vs neural features in numbers
 - ``render``       PNG tiles, legends, the static figure
 - ``widgets``      the widgets and their layout
 - ``view``         the thin ipywidgets view: callbacks, explore()

@@ -211,45 +211,59 @@ def _message_html(text: str) -> str:
     )
 
 
-def explorer_figure(result: ExplorerResult, size: float = 1.35):
+def explorer_figure(result: ExplorerResult, size: float = 1.6):
     """The explorer's view as a static matplotlib figure (the fallback for readers without
-    widgets): the test image, then one row of proponents and one of opponents with their TFA
-    overlays, labels, patch flags and scores. Returns the (pyplot) figure; show it with ``plt.show()``."""
+    widgets), in the course's one map style (:mod:`tfa_tutorial.teaching.plots`): the test image,
+    then the proponents and the opponents, each image above its map; all maps share one colour
+    scale (symmetric around 0 for signed maps) shown by a colour bar, the patch outlined in green,
+    text ≥ 9 pt. Returns the (pyplot) figure; show it with ``plt.show()``."""
     import matplotlib.pyplot as plt
+    import torch
+
+    from ..teaching.plots import FONT, show_image, show_map
 
     r = result
     if r.test is None:
         raise ValueError(f"the result has nothing to show: {r.message or 'no test image'}")
     s = r.settings
     k = max(len(r.proponents), len(r.opponents), 1)
-    fig, axes = plt.subplots(2, k + 1, figsize=(size * (k + 1) + 0.3, size * 2 * 1.32 + 0.5), squeeze=False)
+    fig, axes = plt.subplots(4, k + 1, figsize=(size * (k + 1) + 1.0, size * 4 * 1.2 + 0.6), squeeze=False,
+                             layout="constrained")
     t = r.test
-    axes[0, 0].imshow(_gray(t.image))
-    axes[0, 0].set_title(f"test #{t.index}\ntrue {t.label_name}\npred {t.pred_name} ({float(t.probs[t.pred]):.0%})", fontsize=7)
-    axes[1, 0].axis("off")
-    axes[1, 0].text(0.0, 0.5, f"explaining\n{t.target_name}\n({t.label_mode})\n\nred +, blue −\ngreen = patch",
-                    fontsize=7, va="center", transform=axes[1, 0].transAxes)
+    show_image(axes[0, 0], t.image, f"test #{t.index}\ntrue {t.label_name}\npred {t.pred_name} ({float(t.probs[t.pred]):.0%})")
+    for ax in axes[1:, 0]:
+        ax.axis("off")
+    axes[2, 0].text(0.0, 0.5, f"explaining\n{t.target_name}\n({t.label_mode})", fontsize=FONT, va="center",
+                    transform=axes[2, 0].transAxes)
+    signed = s.sign == "signed"
+    shown = [it.shown for it in r.proponents + r.opponents if it.shown is not None]
+    vmax = float(torch.stack([torch.as_tensor(m).abs().max() for m in shown]).max()) if shown else 1.0
     score_name = SCORES[s.score]
-    for row, (name, items) in enumerate((("proponent", r.proponents), ("opponent", r.opponents))):
+    im = None
+    for row, (name, items) in enumerate((("proponents", r.proponents), ("opponents", r.opponents))):
         for j in range(k):
-            ax = axes[row, j + 1]
+            ax_img, ax_map = axes[2 * row, j + 1], axes[2 * row + 1, j + 1]
             if j >= len(items):
-                ax.axis("off")
+                ax_img.axis("off")
+                ax_map.axis("off")
                 continue
             it = items[j]
-            ax.imshow(_outline(_upscale(overlay_rgb(it.image, it.shown, s.sign, s.opacity), TILE_SCALE), it.mask, TILE_SCALE))
             patch = "" if it.patched is None else (" · patch" if it.patched else "")
-            ax.set_title(f"#{it.index} {it.label_name}{patch}\n{score_name} {it.score:+.2f}", fontsize=7,
-                         color="#00802a" if it.patched else "black")
-        axes[row, 1].set_ylabel(f"{name}s", fontsize=8)
-    for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
+            show_image(ax_img, it.image, f"#{it.index}{patch}\n{it.label_name}\n{score_name} {it.score:+.2f}", mask=it.mask)
+            ax_img.title.set_color("#00802a" if it.patched else "black")
+            if it.shown is None:
+                ax_map.axis("off")
+                continue
+            im = show_map(ax_map, it.shown, mask=it.mask, vmax=vmax or 1.0, signed=signed)
+        axes[2 * row, 1].set_ylabel(name, fontsize=FONT)
+        axes[2 * row + 1, 1].set_ylabel("map", fontsize=FONT)
+    if im is not None:
+        cbar = fig.colorbar(im, ax=list(axes[1:, 1:].flat), shrink=0.6, pad=0.01)
+        cbar.ax.tick_params(labelsize=FONT)
     if s.method not in SMOOTHGRAD_METHODS:
         n_desc = MAP_METHODS[s.method]
     else:
         n_desc = f"SmoothGrad n={s.n_samples}, σ={s.noise:.2f}" if s.n_samples else "raw gradient"
-    fig.suptitle(f"Top-{k} proponents (top row) and opponents (bottom row) by {score_name}; maps: {n_desc}, {s.sign}",
-                 fontsize=8)
-    fig.tight_layout()
+    fig.suptitle(f"Top-{k} proponents and opponents by {score_name}; map: {n_desc} ({s.sign}; "
+                 f"{'red +, blue −' if signed else 'brighter = larger'}; one scale; green box = patch)", fontsize=FONT + 1)
     return fig

@@ -6,4 +6,5 @@ Modules (import from them directly; the course's public API is ``tfa_tutorial.__
 - ``claims``       checked claims at the end of notebooks
 - ``run_times``    measured notebook run times
 - ``course_plan``  the course plan a teacher reads
+- ``guide``        the teacher's guide's numbers, rendered from docs/results.json
 """

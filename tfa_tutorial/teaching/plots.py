@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["to_display", "show_image", "show_map", "image_grid", "ranked_rows", "map_rows", "bar_table", "FONT"]
+__all__ = ["to_display", "show_image", "show_map", "image_grid", "ranked_rows", "map_rows", "bar_table", "advantage_curves",
+           "FONT"]
 
 FONT = 9  # the smallest text size of every figure
 
@@ -160,4 +161,31 @@ def bar_table(table: dict, metric: str, chance: float | None = None, title: str 
     ax.margins(y=0.15)  # room for the value labels
     ax.legend(fontsize=FONT, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
+    return fig
+
+
+def advantage_curves(curves: dict, title: str = ""):
+    """The one-step test (:func:`tfa_tutorial.evaluation.faithfulness.faithfulness_curves` with a
+    dict of maps) as two panels, insertion and deletion, each map's **advantage over k random
+    pixels** against k: up = more faithful than random in *both* panels (insertion: the map's pixels
+    lower the test loss more than random ones; deletion: removing them hurts the step more). The
+    grey band is ±1 sd of the random draws around 0. Returns the figure."""
+    names = list(curves)
+    first = curves[names[0]]
+    ks = torch.as_tensor(first["k"]).tolist()
+    fig, axes = plt.subplots(1, 2, figsize=(11.5, 3.8), layout="constrained")
+    for ax, mode in zip(axes, ("insertion", "deletion")):
+        sd = torch.as_tensor(first[mode]["random_std"]).double().numpy()
+        ax.fill_between(ks, -sd, sd, color="k", alpha=0.15, label="random pixels ±1 sd")
+        ax.axhline(0.0, color="k", lw=1, ls="--")
+        for n in names:
+            ax.plot(ks, torch.as_tensor(curves[n][f"{mode}_advantage"]).double().numpy(), marker="o", ms=4, label=n,
+                    ls=":" if n.startswith("control") else "-")
+        ax.set_xlabel("k pixels " + ("kept" if mode == "insertion" else "deleted") + " per training image", fontsize=FONT)
+        ax.set_ylabel("advantage over random (ΔL)", fontsize=FONT)
+        ax.set_title(f"{mode}: up = more faithful than random", fontsize=FONT + 1)
+        ax.tick_params(labelsize=FONT)
+    axes[1].legend(fontsize=FONT, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    if title:
+        fig.suptitle(title, fontsize=FONT + 1)
     return fig
