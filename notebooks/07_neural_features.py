@@ -164,7 +164,7 @@ print(f"patch neuron: {patch_neuron}; its rank among the neurons used for {targe
 
 # %% [markdown]
 # What this finds (checked at the end): the top neuron of the shortcut model puts more of its map
-# mass on the patch than chance — but less than twice chance (in this run about 1.4×) — and
+# mass on the patch than chance — but less than twice chance (its ratio is printed above) — and
 # (almost) all of its top-32 images carry the patch; the clean model's top neuron sits near
 # chance with a far lower score. The map localisation itself is modest: the 7×7 maps are blurry,
 # and other neurons of the shortcut model reach a similar or higher score-to-chance ratio. What

@@ -106,3 +106,17 @@ def test_guide_block_check_can_fail():
             runs["shortcut model"]["flip_rate"] += 0.2
     for name, render in _guide_renderers().items():
         assert render(changed) != render(db), name
+
+
+def test_notebook_05_names_the_default_map_the_code_chooses():
+    """05 explains the explorer's default map in prose; the default is chosen from the stored evidence
+    (``recommended_family``), so the prose must follow it when the evidence changes."""
+    from tfa_tutorial.explorer.settings import DEFAULT_MAP_METHOD
+
+    prose_name = {"two_step_occlusion": "two-step occlusion", "two_step_smoothgrad": "two-step SmoothGrad",
+                  "decomposition": "exact decomposition", "gradient_x_input": "gradient × input",
+                  "integrated_gradients": "integrated gradients", "gradient": "SmoothGrad gradient"}
+    text = (ROOT / "notebooks" / "05_interactive_explorer.py").read_text()
+    assert DEFAULT_MAP_METHOD in prose_name, f"add the prose name of {DEFAULT_MAP_METHOD!r} here"
+    assert f"explorer's default, **{prose_name[DEFAULT_MAP_METHOD]}**" in text, (
+        f"notebook 05 must describe the default map {DEFAULT_MAP_METHOD!r} (chosen from docs/results.json)")
