@@ -140,3 +140,34 @@ def test_both_scores_in_one_pass_equal_separate_calls():
     cos, dot = T.grad_cos_and_dot(m, xtr, ytr, xte, yte, chunk_size=4)
     torch.testing.assert_close(cos, T.grad_cos(m, xtr, ytr, xte, yte))
     torch.testing.assert_close(dot, T.grad_dot(m, xtr, ytr, xte, yte))
+
+
+@pytest.mark.parametrize("projection", [None, "countsketch"])
+def test_gradient_index_save_load_round_trip(tmp_path, projection):
+    m = make_model("batch")
+    x, y = make_data(n=12)
+    xq = make_data(n=3, seed=5)[0]
+    index = T.GradientIndex.build(m, x, y, projection=projection, dim=64, seed=3, chunk_size=5)
+    path = tmp_path / "index.pt"
+    index.save(path)
+    back = T.GradientIndex.load(path, m, x, y)
+    torch.testing.assert_close(back.query(xq), index.query(xq), rtol=0, atol=0)
+    assert back.chunk_size == 5 and (back.projection is None) == (projection is None)
+    if projection:  # the same random projection is rebuilt from (kind, sizes, seed)
+        assert back.projection == index.projection
+    else:  # exact index: the same scores as the streaming computation
+        torch.testing.assert_close(back.query(xq), gradient_scores(m, x, y, xq), rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_index_load_refuses_a_file_that_does_not_fit(tmp_path):
+    m = make_model("batch")
+    x, y = make_data(n=8)
+    index = T.GradientIndex.build(m, x, y)
+    path = tmp_path / "index.pt"
+    index.save(path)
+    with pytest.raises(ValueError, match="not 7 training examples"):
+        T.GradientIndex.load(path, m, x[:7], y[:7])
+    index.vectors[0, 0] = float("nan")
+    index.save(path)
+    with pytest.raises(ValueError, match="saved index"):
+        T.GradientIndex.load(path, m, x, y)

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..core.cache import atomic_torch_save
 from ..core.streaming import chunks, with_progress
-from ..core.validation import check_inputs_targets, check_int, check_model_ready
+from ..core.validation import check_finite, check_inputs_targets, check_int, check_model_ready
 from .gradients import ParamSelection, auto_chunk_size, per_sample_grads, select_params
 from .scores import gradient_scores, resolve_test_targets, unit_rows
 
@@ -131,6 +132,35 @@ class GradientIndex:
             norms.append(g.norm(dim=1))
             vectors.append(g if proj is None else proj(g))
         return cls(model, params, proj, torch.cat(vectors), torch.cat(norms), train_inputs, train_targets, chunk_size)
+
+    def save(self, path) -> None:
+        """Write the stored gradients ``[N, d]``, their norms ``[N]`` and how they were made (projection,
+        seed, chunk size) to ``path``, atomically. The model and the training data are not saved:
+        :meth:`load` takes them again."""
+        proj = self.projection
+        meta = {"projection": None if proj is None else proj.kind, "in_dim": 0 if proj is None else proj.in_dim,
+                "dim": self.dim, "seed": 0 if proj is None else proj.seed, "chunk_size": self.chunk_size}
+        atomic_torch_save({"vectors": self.vectors.cpu(), "norms": self.norms.cpu(), "meta": meta}, path)
+
+    @classmethod
+    def load(cls, path, model: nn.Module, train_inputs: torch.Tensor, train_targets: torch.Tensor,
+             params: ParamSelection = None) -> "GradientIndex":
+        """The index :meth:`save` wrote, for the same ``model`` and training set (read with
+        ``weights_only=True``). Raises ValueError when the file does not fit the training set (rows,
+        norms) or holds non-finite values, instead of answering queries from a stale index."""
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        vectors, norms, meta = payload["vectors"], payload["norms"], payload["meta"]
+        n = len(train_inputs)
+        if vectors.ndim != 2 or vectors.shape[0] != n or tuple(norms.shape) != (n,):
+            raise ValueError(f"saved index holds {tuple(vectors.shape)} gradients and {tuple(norms.shape)} norms, "
+                             f"not {n} training examples: rebuild it with GradientIndex.build")
+        check_finite(vectors, "saved index")
+        check_finite(norms, "saved index norms")
+        proj = None if meta["projection"] is None else RandomProjection(
+            meta["projection"], int(meta["in_dim"]), int(meta["dim"]), int(meta["seed"]))
+        device = next(model.parameters()).device
+        return cls(model, params, proj, vectors.to(device), norms.to(device), train_inputs, train_targets,
+                   int(meta["chunk_size"]))
 
     def test_vectors(self, test_inputs: torch.Tensor, test_targets=None) -> tuple[torch.Tensor, torch.Tensor]:
         """(stored-space vectors ``[Q, d]``, exact norms ``[Q]``) of the test gradients."""

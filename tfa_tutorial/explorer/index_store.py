@@ -8,10 +8,9 @@ from pathlib import Path
 import torch
 
 from ..attribution.gradients import select_params
-from ..attribution.index import GradientIndex, RandomProjection
-from ..core.cache import atomic_torch_save, cache_dir
+from ..attribution.index import GradientIndex
+from ..core.cache import cache_dir
 from ..core.hashing import digest
-from ..core.validation import check_finite
 from .settings import ProgressFn
 
 __all__ = ["GradientIndexStore"]
@@ -68,20 +67,11 @@ class GradientIndexStore:
         path = self._index_cache_path(projection)
         if path is not None and path.is_file():
             try:
-                payload = torch.load(path, map_location="cpu", weights_only=True)
-                vectors, norms, meta = payload["vectors"], payload["norms"], payload["meta"]
-                width = self._expected_width(projection)
-                if vectors.ndim != 2 or vectors.shape != (self.n_train, width) or norms.shape != (self.n_train,):
-                    raise ValueError("cached index has the wrong size")
-                check_finite(vectors, "cached index")
-                check_finite(norms, "cached index norms")
-                proj = None if meta["projection"] is None else RandomProjection(
-                    meta["projection"], int(meta["in_dim"]), int(meta["dim"]), int(meta["seed"]))
-                device = self.device
-                self._index = GradientIndex(
-                    self.model, self.params, proj, vectors.to(device), norms.to(device),
-                    self.train_images.to(next(self.model.parameters()).dtype), self.train_labels, int(meta["chunk_size"]),
-                )
+                index = GradientIndex.load(path, self.model, self.train_images.to(next(self.model.parameters()).dtype),
+                                           self.train_labels, self.params)
+                if index.dim != self._expected_width(projection):
+                    raise ValueError("cached index has the wrong width")
+                self._index = index
                 self.stats["index_loads"] += 1
                 self.index_info = self._describe_index(from_cache=True)
                 progress(1.0, "gradient index loaded from cache")
@@ -107,16 +97,8 @@ class GradientIndexStore:
         )
         self.stats["index_builds"] += 1
         if path is not None:
-            proj = part.projection
-            meta = {
-                "projection": None if proj is None else proj.kind,
-                "in_dim": 0 if proj is None else proj.in_dim,
-                "dim": self._index.dim,
-                "seed": self.seed,
-                "chunk_size": part.chunk_size,
-            }
             try:
-                atomic_torch_save({"vectors": self._index.vectors.cpu(), "norms": self._index.norms.cpu(), "meta": meta}, path)
+                self._index.save(path)
             except OSError:
                 pass  # a read-only cache is not an error; the index just is not kept
         self.index_info = self._describe_index(from_cache=False)
