@@ -120,3 +120,24 @@ def test_notebook_05_names_the_default_map_the_code_chooses():
     assert DEFAULT_MAP_METHOD in prose_name, f"add the prose name of {DEFAULT_MAP_METHOD!r} here"
     assert f"explorer's default, **{prose_name[DEFAULT_MAP_METHOD]}**" in text, (
         f"notebook 05 must describe the default map {DEFAULT_MAP_METHOD!r} (chosen from docs/results.json)")
+
+
+TYPED_RESULT = re.compile(r"[-+]?\d+\.\d+\s*±\s*\d+\.\d+|(?:in this run|this run gives|we measured)[^.\n]*?\d\.\d")
+
+
+def typed_results(markdown: str) -> list[str]:
+    """Measured numbers typed into notebook prose: a mean ± sd, or a number said to be this run's."""
+    return TYPED_RESULT.findall(markdown)
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.py")), ids=lambda p: p.stem)
+def test_notebook_prose_types_no_measured_numbers(script):
+    """A notebook's markdown never types a measured result: such numbers are printed or rendered with
+    ``display(Markdown(...))`` from the run's variables, so prose cannot contradict the outputs."""
+    prose = "\n".join(ln for ln in script.read_text().splitlines() if ln.startswith("#"))
+    assert not typed_results(prose), f"{script.name}: typed results {typed_results(prose)}; render them from variables"
+
+
+def test_typed_result_check_can_fail():
+    assert typed_results("# the gain is +0.38 ± 0.10 here") and typed_results("# in this run about 1.4× chance")
+    assert not typed_results("# σ = 0.15 of the range; chance is the patch area")
