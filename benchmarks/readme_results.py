@@ -54,7 +54,6 @@ def readme_evidence_markdown(db: dict | None = None) -> str:
     def both(fn, fam):
         return " / ".join(fn(c, fam) for c in cols)
 
-    t = cols[0]
     lines = [
         f"**Grad-Cos finds the patched training images** (quanda's shortcut-detection AUPRC, "
         f"{any_run['n_test']} flipped test images per seed, seeds {seeds}): "
@@ -97,3 +96,21 @@ def readme_evidence_markdown(db: dict | None = None) -> str:
 
 if __name__ == "__main__":
     print(readme_evidence_markdown())
+
+
+def readme_robustness_markdown(db: dict | None = None) -> str:
+    """The robustness verdict (:func:`tfa_tutorial.evaluation.verdict.robustness_verdict`) as the
+    README's paragraph: does any objection change the recommended map?"""
+    from tfa_tutorial.evaluation.evidence import recommended_family
+    from tfa_tutorial.evaluation.verdict import MAIN, RULE, robustness_verdict, verdict_sentence
+
+    db = load_results() if db is None else db
+    rec = recommended_family(db)
+    v = robustness_verdict(db, CONFIGS)
+    labels = list(dict.fromkeys(r["label"].replace("\\|", "|") for r in v["rows"] if r["label"] != MAIN))
+    head = ("**Does it survive the objections?** "
+            if v["winner"] is not None else "**No TFA variant reaches the two-step baseline.** ")
+    return (head + verdict_sentence(v) + f" Rule: {RULE}. Objections measured (`benchmarks/results.py --sections "
+            f"robustness`, seeds and pairs per row in [docs/results.md](docs/results.md), section \"Robustness\"; "
+            f"notebook 08, section 5): " + "; ".join(labels) + f". The explorer therefore shows *{rec}* by default "
+            "(the *ranking* stays test-specific), and the TFA maps are one click away.")

@@ -56,6 +56,7 @@ from tfa_tutorial.evaluation.evidence import load_results, localisation_over_see
 from tfa_tutorial.evaluation.pairs import format_table, select_pairs
 from tfa_tutorial.evaluation.sensitivity import smoothgrad_grid
 from tfa_tutorial.evaluation.tables import gain_spread
+from tfa_tutorial.evaluation.verdict import robustness_verdict, verdict_sentence
 from tfa_tutorial.teaching.plots import bar_table, map_rows
 from tfa_tutorial.training.models import count_parameters
 
@@ -277,6 +278,17 @@ display(Markdown(
     f"{stored[rec]['gain']['mean']:+.2f}. The explorer (notebook 05) shows it by default."))
 
 # %% [markdown]
+# **Is this a property of our setting?** A negative result about a published method must survive
+# the obvious objections: another measure, another score (logit instead of loss gradients, a
+# parameter subset), other SmoothGrad settings, other pairs, another model (max pooling, a
+# ResNet-9), longer training. Each has been measured with this protocol over seeds; the verdict,
+# read from the stored results:
+
+# %%
+display(Markdown(f"**Verdict.** {verdict_sentence(robustness_verdict())} The objections one by one, with a "
+                 "figure: [08 · Evidence deep dive](08_evidence_deep_dive.ipynb), section 5."))
+
+# %% [markdown]
 # In short:
 #
 # - to **find** the training images behind a prediction: Grad-Cos (notebook 03);
@@ -324,6 +336,9 @@ outside = {f: round(gain[f], 2) for f in COURSE_FAMILIES if family_group(f) != "
            and not min(stored[f]["gain"]["values"]) - 2 * sd[f] <= gain[f] <= max(stored[f]["gain"]["values"]) + 2 * sd[f]}
 c.check("this run measures what docs/results.md measures: every map's gain lies within the stored seeds' range ± 2 sd",
         not outside, f"outside: {outside}" if outside else f"{len(COURSE_FAMILIES) - 2} families")
+rob = robustness_verdict()
+c.check("the stored objections (measure, score, SmoothGrad settings, pairs, model, training) do not change the recommendation",
+        rob["winner"] is None, f"{len(rob['rows'])} rows")
 c.summary()
 
 # %% [markdown]
@@ -340,7 +355,9 @@ c.summary()
 #   localises it clearly better.
 # - Why: a gradient measures sensitivity, and a saturated patch the model is sure about is
 #   insensitive. No SmoothGrad setting changes that.
-# - What to use: the recommended map, chosen from the stored evidence and computed here.
+# - What to use: the recommended map, chosen from the stored evidence and computed here. The
+#   stored objections to this result (another measure, score, model, pair selection, longer
+#   training) leave it standing (notebook 08, section 5).
 #
 # **Exercises:** [`exercises/04_training_feature_attribution.ipynb`](../exercises/04_training_feature_attribution.ipynb) (answers are checked automatically; hints never give the answer).
 #

@@ -159,3 +159,34 @@ def test_robustness_families_are_separate_and_all_run():
     for row in table.values():
         for m in row.values():
             assert 0.0 <= m["mass"] <= 1.0
+
+
+def test_resnet9_per_sample_grads_and_tfa_pixel_gradient_match_loops():
+    """The ResNet-9 robustness variant (Fashion-MNIST padded to 32×32): per-sample loss gradients
+    against a per-example autograd loop, and the pixel gradient of Grad-Cos against a double backward
+    per training image, in float64 with BatchNorm statistics in eval mode."""
+    from tfa_tutorial import grad_cos, tfa_maps
+    from tfa_tutorial.training.models import ResNet9
+
+    torch.manual_seed(0)
+    model = ResNet9(in_channels=1, num_classes=3, width=2).double()
+    model.train()
+    with torch.no_grad():
+        model(torch.rand(8, 1, 32, 32, dtype=torch.float64))  # non-trivial running statistics
+    model.eval()
+    x = torch.rand(4, 1, 32, 32, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    y = torch.tensor([0, 1, 2, 1])
+    G = per_sample_grads(model, x, y)
+    torch.testing.assert_close(G, loop_grads(model, x, y))
+    xt, yt = x[0] * 0.5, torch.tensor(2)
+    g_test = loop_grads(model, xt[None], yt[None])[0]
+    scores = grad_cos(model, x, y, xt[None], yt[None])[0]
+    torch.testing.assert_close(scores, G @ g_test / (G.norm(dim=1) * g_test.norm()))
+    ps = list(model.parameters())
+    got = tfa_maps(model, x[:2], y[:2], xt, yt)
+    for i in range(2):
+        xi = x[i:i + 1].clone().requires_grad_(True)
+        loss = torch.nn.functional.cross_entropy(model(xi), y[i:i + 1])
+        gi = torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, ps, create_graph=True)])
+        (expected,) = torch.autograd.grad(gi @ g_test / (gi.norm() * g_test.norm()), xi)
+        torch.testing.assert_close(got[i], expected[0])

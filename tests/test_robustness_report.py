@@ -1,10 +1,12 @@
-"""benchmarks/robustness_report.py: the Robustness table and its conclusion are computed from the
-stored per-seed results (gains per seed, best maps, the specificity rule), both ways."""
+"""The robustness verdict (tfa_tutorial.evaluation.verdict) and its markdown (benchmarks/robustness_report.py)
+are computed from the stored per-seed results (gains per seed, best maps, the specificity rule), both ways."""
 import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
+
+from tfa_tutorial.evaluation.verdict import clearly_above, robustness_rows, robustness_verdict, verdict_sentence
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +41,7 @@ def _db(logit_gain_shift, spec_shortcut):
 
 
 def test_rows_hold_per_seed_gains_and_the_best_maps(report):
-    rows = report.robustness_rows(_db(0.0, 0.02), ["tutorial"])
+    rows = robustness_rows(_db(0.0, 0.02), ["tutorial"])
     (r,) = rows
     assert r["best tfa"] == "TFA-Logit · gradient × input" and r["best two"] == "two-step · occlusion"
     assert r["tfa gain"]["values"] == pytest.approx([0.1, 0.12]) and r["two gain"]["mean"] == pytest.approx(0.4)
@@ -54,10 +56,38 @@ def test_rows_hold_per_seed_gains_and_the_best_maps(report):
 def test_conclusion_recommends_a_map_only_when_both_conditions_hold(report):
     # beats the two-step baseline (gain 0.5 > 0.4) and specificity clearly above the clean control
     md = "\n".join(report.md_robustness(_db(0.4, 0.30), ["tutorial"]))
-    assert "should become the recommended map" in md and "*TFA-Logit · gradient × input*" in md
+    assert "it is the recommended map" in md and "*TFA-Logit · gradient × input*" in md
     # beats it on gain, but specificity is not clearly above the clean model's: no recommendation
     md = "\n".join(report.md_robustness(_db(0.4, 0.03), ["tutorial"]))
-    assert "should become the recommended map" not in md and "fails the specificity rule" in md
+    assert "it is the recommended map" not in md and "fails the specificity rule" in md
     # clearly specific, but loses on gain
     md = "\n".join(report.md_robustness(_db(0.0, 0.30), ["tutorial"]))
-    assert "should become the recommended map" not in md
+    assert "it is the recommended map" not in md
+
+
+def test_verdict_names_a_winner_only_when_both_halves_of_the_rule_hold():
+    v = robustness_verdict(_db(0.4, 0.30), ["tutorial"])
+    assert v["winner"]["best tfa"] == "TFA-Logit · gradient × input"
+    assert "it is the recommended map" in verdict_sentence(v)
+    v = robustness_verdict(_db(0.4, 0.03), ["tutorial"])  # beats on gain, not specific
+    assert v["winner"] is None and len(v["beats on gain"]) == 1
+    s = verdict_sentence(v)
+    assert "stays the recommended map" in s and "+0.51 against *two-step · occlusion* +0.40" in s
+    assert "never gains more than +0.06" in s  # the paper's map: mean of 0.05 and 0.07
+
+
+def test_clearly_above_needs_two_seeds_a_margin_and_two_sd():
+    assert clearly_above({"mean": 0.2, "sd": 0.01, "n": 2})
+    assert not clearly_above({"mean": 0.2, "sd": float("nan"), "n": 1})  # one seed is not evidence
+    assert not clearly_above({"mean": 0.04, "sd": 0.0, "n": 3})  # below the margin
+    assert not clearly_above({"mean": 0.2, "sd": 0.11, "n": 3})  # within 2 sd
+    assert not clearly_above(None)
+
+
+def test_recommended_family_follows_the_verdict():
+    from tfa_tutorial.evaluation.evidence import recommended_family
+
+    menu = ["TFA-Logit · gradient × input", "two-step · occlusion"]
+    assert recommended_family(_db(0.4, 0.30), candidates=menu) == "TFA-Logit · gradient × input"
+    with pytest.raises(ValueError, match="no 'evidence' section"):  # no winner: falls through to the evidence
+        recommended_family(_db(0.4, 0.03), candidates=menu)

@@ -11,4 +11,5 @@ Modules (import from them directly; the course's public API is ``tfa_tutorial.__
 - ``sensitivity``   the SmoothGrad n × σ grid (is a map's failure a matter of tuning?)
 - ``tables``        markdown tables of the stored evidence over seeds
 - ``robustness``    the objections to the evidence: variants of score, model, pairs and setting
+- ``verdict``       the robustness verdict: does any objection change the recommended map?
 """

@@ -303,9 +303,18 @@ def recommended_family(db: dict | None = None, candidates=None) -> str:
     the clean-model control of :func:`localisation_evidence`), averaged over the seeds of each
     stored configuration and then over the configurations of ``db["evidence"]``
     (``docs/results.json`` by default, :func:`load_results`). When the evidence is recomputed,
-    the recommendation — and every notebook, the explorer and the README that read it — follows."""
+    the recommendation — and every notebook, the explorer and the README that read it — follows.
+
+    The robustness verdict comes first: if a test-dependent map passes its rule under some objection
+    (:func:`tfa_tutorial.evaluation.verdict.robustness_verdict`) and is a candidate, it is the
+    recommended map."""
     db = load_results() if db is None else db
     candidates = list(_registry.EXPLORER_FAMILIES if candidates is None else candidates)
+    from .verdict import robustness_verdict
+
+    winner = robustness_verdict(db)["winner"]
+    if winner is not None and winner["best tfa"] in candidates:
+        return winner["best tfa"]
     configs = db.get("evidence", {})
     if not configs:
         raise ValueError("the results hold no 'evidence' section: run benchmarks/results.py")

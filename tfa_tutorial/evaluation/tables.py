@@ -9,7 +9,7 @@ from __future__ import annotations
 from .evidence import aggregate_seeds, format_mean_sd
 
 __all__ = ["seed_table_markdown", "specificity_over_seeds", "specificity_table_markdown", "completeness_over_seeds",
-           "completeness_table_markdown", "gain_spread"]
+           "completeness_table_markdown", "gain_spread", "robustness_table_markdown"]
 
 
 def seed_table_markdown(loc: dict, families) -> str:
@@ -67,4 +67,28 @@ def completeness_table_markdown(comp: dict) -> str:
     for fam, row in comp.items():
         lines.append(f"| {fam} | {format_mean_sd(row['median gap'], small=True)} "
                      f"| {format_mean_sd(row['90th percentile gap'], small=True)} |")
+    return "\n".join(lines)
+
+
+def robustness_table_markdown(rows: list[dict], compact: bool = False) -> str:
+    """One row per (objection, configuration) of
+    :func:`tfa_tutorial.evaluation.verdict.robustness_rows`: the paper's map's gain, the best
+    test-dependent and the best two-step map with their gains (mean ± sd over the seeds) and the
+    two-patch specificity of the test-dependent map — shortcut model (clean model; normalised
+    (m_match − m_other)/(m_match + m_other)), "—" where it was not measured. ``compact`` leaves out
+    the bookkeeping columns (pairs per seed, float64 pairs)."""
+    head = ["objection", "configuration", "seeds"] + ([] if compact else ["pairs per seed"]) + [
+        "paper's map: gain", "best test-dependent map", "gain", "best two-step map", "gain",
+        "specificity of the test-dependent map"] + ([] if compact else ["float64 pairs"])
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for r in rows:
+        sp = r["specificity"]
+        spec = "—" if sp is None else (f"{format_mean_sd(sp[0], signed=True)} ({format_mean_sd(sp[1], signed=True)}; "
+                                       f"{'n/a' if sp[2] is None else format_mean_sd(sp[2], signed=True)})")
+        paper = "—" if r["paper gain"] is None else format_mean_sd(r["paper gain"], signed=True)
+        cells = [r["label"], r["config"], ", ".join(r["seeds"])] + ([] if compact else [", ".join(map(str, r["pairs"]))]) + [
+            paper, r["best tfa"], format_mean_sd(r["tfa gain"], signed=True), r["best two"],
+            format_mean_sd(r["two gain"], signed=True), spec] + (
+            [] if compact else ["" if r["float64 pairs"] is None else str(r["float64 pairs"])])
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

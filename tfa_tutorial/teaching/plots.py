@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 __all__ = ["to_display", "show_image", "show_map", "image_grid", "ranked_rows", "map_rows", "bar_table", "advantage_curves",
+           "robustness_bars",
            "FONT"]
 
 FONT = 9  # the smallest text size of every figure
@@ -186,6 +187,44 @@ def advantage_curves(curves: dict, title: str = ""):
         ax.set_title(f"{mode}: up = more faithful than random", fontsize=FONT + 1)
         ax.tick_params(labelsize=FONT)
     axes[1].legend(fontsize=FONT, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    if title:
+        fig.suptitle(title, fontsize=FONT + 1)
+    return fig
+
+
+def robustness_bars(rows: list[dict], title: str = ""):
+    """The robustness verdict as a figure: one panel per configuration, one group of three horizontal
+    bars per objection (rows of :func:`tfa_tutorial.evaluation.verdict.robustness_rows`) — the
+    paper's map, the best test-dependent map and the best two-step map, each its gain over the clean
+    model (mean over seeds, error bar ±1 sd where there are several seeds). Right = more model-specific
+    mass on the patch; all panels share the gain axis. Returns the figure."""
+    configs = list(dict.fromkeys(r["config"] for r in rows))
+    labels = list(dict.fromkeys(r["label"].replace("\\|", "|") for r in rows))
+    series = (("paper's map", "paper gain", "0.6"), ("best test-dependent map", "tfa gain", "tab:blue"),
+              ("best two-step map", "two gain", "tab:orange"))
+    fig, axes = plt.subplots(1, len(configs), figsize=(5.2 * len(configs) + 2.6, 0.42 * len(labels) + 1.6),
+                             sharex=True, sharey=True, layout="constrained", squeeze=False)
+    y = np.arange(len(labels))
+    h = 0.8 / len(series)
+    for ax, config in zip(axes[0], configs):
+        by_label = {r["label"].replace("\\|", "|"): r for r in rows if r["config"] == config}
+        for k, (name, key, color) in enumerate(series):
+            vals, errs = [], []
+            for lab in labels:
+                leaf = by_label.get(lab, {}).get(key)
+                vals.append(np.nan if leaf is None else leaf["mean"])
+                errs.append(0.0 if leaf is None or leaf["n"] < 2 or leaf["sd"] != leaf["sd"] else leaf["sd"])
+            ax.barh(y - 0.4 + (k + 0.5) * h, vals, h, xerr=errs, color=color, label=name,
+                    error_kw={"lw": 0.8, "capsize": 1.5})
+        ax.axvline(0.0, color="k", lw=0.8)
+        ax.set_title(f"{config}", fontsize=FONT + 1)
+        ax.set_xlabel("gain in mass on the patch (shortcut − clean model)", fontsize=FONT)
+        ax.tick_params(labelsize=FONT)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(y)
+    axes[0][0].set_yticklabels(labels, fontsize=FONT)
+    axes[0][0].invert_yaxis()
+    axes[0][-1].legend(fontsize=FONT, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     if title:
         fig.suptitle(title, fontsize=FONT + 1)
     return fig
