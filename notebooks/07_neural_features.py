@@ -57,7 +57,7 @@ from IPython.display import Markdown, display
 from tfa_tutorial import Claims, ExplorerState, reduce_map, shortcut_experiment
 from tfa_tutorial.attribution import neural_features as NF
 from tfa_tutorial.data.patches import patch_mask
-from tfa_tutorial.explorer.compare import sensitivity_test, view_counts
+from tfa_tutorial.explorer.compare import sensitivity_test, spuriousness_ranking, view_counts
 from tfa_tutorial.explorer.settings import DEFAULT_MAP_METHOD, MAP_METHODS
 from tfa_tutorial.teaching.plots import FONT, show_image, show_map
 
@@ -148,17 +148,8 @@ sp_clean_layer = NF.find_feature_layer(exp.clean_model, exp.train.images[0])
 h_clean = NF.neural_activations(exp.clean_model, exp.train.images, sp_clean_layer)
 sp_clean = NF.spuriousness(exp.clean_model, exp.train.images, exp.train.masks, m=M_TOP, layer=sp_clean_layer,
                            activations=h_clean)
-
-
-def show_ranking(s, name, n=5):
-    print(f"{name}: most spurious neurons (score = map mass on the patch over top-{M_TOP} images)")
-    for c in s["order"][:n].tolist():
-        print(f"  neuron {c:>2}: score {s['score'][c]:.3f}, chance {s['chance'][c]:.3f}, ratio {s['ratio'][c]:.2f}, "
-              f"top images with the patch {s['frac_masked'][c]:.0%}")
-
-
-show_ranking(sp, "shortcut model")
-show_ranking(sp_clean, "clean model (control)")
+print(spuriousness_ranking(sp, "shortcut model"))
+print(spuriousness_ranking(sp_clean, "clean model (control)"))
 patch_neuron = int(sp["order"][0])
 print(f"patch neuron: {patch_neuron}; its rank among the neurons used for {target}: {class_rank[patch_neuron]} of 64")
 

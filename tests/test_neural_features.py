@@ -195,6 +195,11 @@ def test_planted_neuron_is_ranked_first_without_labels(planted):
     maps = NF.activation_maps(model, x[top], 0)
     brute = torch.stack([maps[i][masks[top[i]]].sum() / maps[i].sum() for i in range(16)]).mean()
     assert torch.isclose(sp["score"][0], brute)
+    from tfa_tutorial.explorer.compare import spuriousness_ranking
+
+    text = spuriousness_ranking(sp, "planted", n=2).splitlines()
+    assert "top-16 images" in text[0] and len(text) == 3
+    assert text[1].startswith("  neuron  0:") and f"score {sp['score'][0]:.3f}" in text[1] and "with the patch 100%" in text[1]
 
 
 def test_planted_neuron_maps_cover_the_planted_region(planted):

@@ -221,7 +221,8 @@ def spuriousness(
 
     Returns a dict of ``[F']`` tensors: ``neurons``, ``score``, ``chance``, ``ratio``,
     ``frac_masked`` (share of the top images with a non-empty mask), and ``top`` ``[F', m]``
-    (the top image indices); ``order`` ranks the neurons by ``score``, most spurious first.
+    (the top image indices), ``m`` (the number of top images used); ``order`` ranks the neurons by
+    ``score``, most spurious first.
     """
     images = check_inputs(model, images, "images")
     layer = _layer(model, images, layer)
@@ -255,7 +256,7 @@ def spuriousness(
         frac.append((mk.flatten(1).amax(1) > 0).float().mean())
     score, chance, frac = torch.stack(scores), torch.stack(chance), torch.stack(frac)
     ratio = torch.where(chance > 0, score / chance.clamp_min(1e-12), torch.zeros_like(score))
-    return {"neurons": idx, "score": score, "chance": chance, "ratio": ratio, "frac_masked": frac, "top": top,
+    return {"neurons": idx, "score": score, "chance": chance, "ratio": ratio, "frac_masked": frac, "top": top, "m": m,
             "order": idx[score.argsort(descending=True)]}
 
 

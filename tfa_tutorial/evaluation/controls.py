@@ -20,6 +20,7 @@ import torch
 from ..attribution.decomposition import decompose_score
 from ..attribution.families import FAMILIES, PairContext, family
 from ..attribution.gradients import predicted_labels
+from ..attribution.own_gradient import own_gradient_maps
 from ..attribution.reduction import reduce_map
 from ..attribution.score_vectors import score_vector
 from .evidence import format_mean_sd, localisation_over_seeds
@@ -69,12 +70,9 @@ def self_map_correlation(model, x_train: torch.Tensor, y_train: torch.Tensor, x_
     whichever test image retrieved it."""
     v = score_vector(model, x_test, "cos", test_target=int(label))
     test_maps = decompose_score(model, x_train, y_train, v).maps
-    out = []
-    for i in range(len(x_train)):
-        v_self = score_vector(model, x_train[i], "cos", test_target=int(y_train[i]))
-        own = decompose_score(model, x_train[i : i + 1], y_train[i : i + 1], v_self).maps[0]
-        out.append(torch.corrcoef(torch.stack([test_maps[i].flatten(), own.flatten()]).double())[0, 1])
-    return torch.stack(out)
+    own = own_gradient_maps(model, x_train, y_train)
+    return torch.stack([torch.corrcoef(torch.stack([t.flatten(), o.flatten()]).double())[0, 1]
+                        for t, o in zip(test_maps, own)])
 
 
 def gains_over_seeds(evidence: dict) -> dict[str, dict]:

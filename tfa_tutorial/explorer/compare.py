@@ -10,7 +10,18 @@ from ..attribution.reduction import reduce_map
 from ..evaluation.metrics import relevance_mass_accuracy
 from ..training.train import predict
 
-__all__ = ["core_neuron", "sensitivity_test", "view_counts"]
+__all__ = ["core_neuron", "sensitivity_test", "view_counts", "spuriousness_ranking"]
+
+
+def spuriousness_ranking(spur: dict, name: str, n: int = 5) -> str:
+    """The ``n`` most spurious neurons of :func:`~tfa_tutorial.attribution.neural_features.spuriousness`'s
+    result ``spur`` as text lines: score (map mass on the patch over the top-m images), chance, their
+    ratio and the share of the top images that carry the patch."""
+    lines = [f"{name}: most spurious neurons (score = map mass on the patch over the top-{spur['m']} images)"]
+    for c in spur["order"][:n].tolist():
+        lines.append(f"  neuron {c:>2}: score {spur['score'][c]:.3f}, chance {spur['chance'][c]:.3f}, "
+                     f"ratio {spur['ratio'][c]:.2f}, top images with the patch {spur['frac_masked'][c]:.0%}")
+    return "\n".join(lines)
 
 
 def core_neuron(spur: dict, contrib: torch.Tensor) -> int:
