@@ -114,3 +114,121 @@ def readme_robustness_markdown(db: dict | None = None) -> str:
             f"robustness`, seeds and pairs per row in [docs/results.md](docs/results.md), section \"Robustness\"; "
             f"notebook 08, section 5): " + "; ".join(labels) + f". The explorer therefore shows *{rec}* by default "
             "(the *ranking* stays test-specific), and the TFA maps are one click away.")
+
+
+def _seeds_of(runs: dict) -> list[str]:
+    return sorted((s for s in runs if str(s).isdigit()), key=int)
+
+
+def readme_shortcut_markdown(db: dict | None = None) -> str:
+    """The shortcut over seeds (fast setting) and the prevalence sweep, from ``db``."""
+    db = load_results() if db is None else db
+    out = []
+    sc = {c: aggregate_seeds([db["shortcut"][c][s] for s in _seeds_of(db["shortcut"][c])])
+          for c in CONFIGS if db.get("shortcut", {}).get(c)}
+    if sc:
+        first = next(iter(sc.values()))
+        out.append("In the fast setting over seeds: flip rate "
+                   + " and ".join(f"{format_mean_sd(a['shortcut model']['flip_rate'])} (`{c}`)" for c, a in sc.items())
+                   + f" against {format_mean_sd(first['clean model']['flip_rate'])} for the model trained without the "
+                   f"patch; clean accuracy {format_mean_sd(first['shortcut model']['clean_acc'], 3)} vs "
+                   f"{format_mean_sd(first['clean model']['clean_acc'], 3)} (`{next(iter(sc))}`).")
+    prev = db.get("prevalence", {}).get("tutorial")
+    if prev:
+        agg = aggregate_seeds([prev[s] for s in _seeds_of(prev)])
+        ps = sorted(agg, key=float)
+        parts = [f"{format_mean_sd(agg[p]['flip_rate'])} with {float(p):.0%}"
+                 + (f" of the T-shirts patched ({agg[p]['n_patched']['mean']:.0f} images)" if i == 0 else "")
+                 for i, p in enumerate(ps)]
+        accs = [agg[p]["clean_acc"]["mean"] for p in ps]
+        out.append(f"**How many patched images does it take?** (prevalence sweep, `tutorial` patch, seeds "
+                   f"{', '.join(_seeds_of(prev))}): the flip rate is " + ", ".join(parts[:-1]) + f" and {parts[-1]}, "
+                   f"while clean accuracy stays at {min(accs):.3f}–{max(accs):.3f}.")
+    return "\n\n".join(out) or "_No stored shortcut results: run `.venv/bin/python benchmarks/results.py`._"
+
+
+def readme_specificity_fix_markdown(db: dict | None = None) -> str:
+    """The two-patch test-specificity (table and reading) and the data fix, from ``db``."""
+    from tfa_tutorial.attribution.families import SPECIFICITY_FAMILIES
+    from tfa_tutorial.evaluation.tables import specificity_over_seeds
+    from tfa_tutorial.evaluation.verdict import clearly_above, variant_specificities
+
+    db = load_results() if db is None else db
+    out = []
+    runs = db.get("specificity", {}).get("two_patch")
+    if runs:
+        seeds = _seeds_of(runs)
+        spec = specificity_over_seeds(runs)
+        reps = aggregate_seeds([runs[s]["reports"] for s in seeds])
+        out.append("**Test-specificity** (the paper's thesis; `tfa_tutorial.evaluation.specificity`, seeds "
+                   f"{', '.join(seeds)}): T-shirts carry a white square (A, top-left), a checkerboard (B, bottom-right) "
+                   "or both; test images flipped by A alone and by B alone are each explained with A and with B against "
+                   "the same both-patch training images. Specificity = ½[(mass on A − mass on B | test has A) + (mass on "
+                   "B − mass on A | test has B)]; 0 for any map that ignores the test image (the two-step baseline by "
+                   "construction), 1 for a map that moves entirely onto the test image's patch. Flip rates: A "
+                   f"{format_mean_sd(reps['patch A']['flip_rate'])}, B {format_mean_sd(reps['patch B']['flip_rate'])}.")
+        lines = ["| map family | specificity | clean model | mass on the matching / other patch |", "|---|---|---|---|"]
+        for f in SPECIFICITY_FAMILIES:
+            if f in spec:
+                s, c = spec[f]["shortcut model"], spec[f]["clean model"]
+                lines.append(f"| {f} | {format_mean_sd(s['specificity'], signed=True)} | "
+                             f"{format_mean_sd(c['specificity'], signed=True)} | {format_mean_sd(s['matching mass'])} / "
+                             f"{format_mean_sd(s['other mass'])} |")
+        out.append("\n".join(lines))
+        diff = {f: aggregate_seeds([runs[s]["families"][f]["shortcut model"]["specificity"]
+                                    - runs[s]["families"][f]["clean model"]["specificity"] for s in seeds]) for f in spec}
+        clear = [f for f in SPECIFICITY_FAMILIES if f in diff and clearly_above(diff[f])
+                 and not f.startswith("counterfactual")]
+        p = spec[PAPER]["shortcut model"]["specificity"]
+        reading = [f"The paper's map {'does not move' if abs(p['mean']) < 0.05 else 'moves'} with the test image "
+                   f"({format_mean_sd(p, signed=True)})."]
+        if clear:
+            reading.append("Maps whose specificity is clearly above their clean-model control (by more than 0.05 and "
+                           "2 sd): " + "; ".join(
+                               f"{f} {format_mean_sd(spec[f]['shortcut model']['specificity'], signed=True)} against "
+                               f"{format_mean_sd(spec[f]['clean model']['specificity'], signed=True)}" for f in clear) + ".")
+        else:
+            best = max((f for f in spec if not f.startswith("counterfactual")),
+                       key=lambda f: spec[f]["shortcut model"]["specificity"]["mean"])
+            reading.append(f"No discovery map is clearly more specific than its clean-model control; the most specific, "
+                           f"{best}, reaches {format_mean_sd(spec[best]['shortcut model']['specificity'], signed=True)} "
+                           f"against {format_mean_sd(spec[best]['clean model']['specificity'], signed=True)}.")
+        cf = "counterfactual · decomposition"
+        if cf in spec:
+            reading.append(f"The counterfactual vector moves {format_mean_sd(spec[cf]['shortcut model']['specificity'], signed=True)}, "
+                           f"but {format_mean_sd(spec[cf]['clean model']['specificity'], signed=True)} on the clean model "
+                           "(an unfamiliar patch changes any model's gradient).")
+        var = variant_specificities(db)
+        if var:
+            v = var[0]
+            reading.append(f"Among the robustness variants the most specific map is {v['family']} ({v['variant']}): "
+                           f"{format_mean_sd(v['shortcut'], signed=True)} against {format_mean_sd(v['clean'], signed=True)} "
+                           f"on the clean model, over {v['shortcut']['n']} seed{'s' if v['shortcut']['n'] > 1 else ''}.")
+        out.append(" ".join(reading))
+    fix = db.get("fix", {}).get("tutorial")
+    if fix:
+        seeds = _seeds_of(fix)
+        a = aggregate_seeds([fix[s] for s in seeds])
+        f = format_mean_sd
+        flagged = (f"the union of the top-{a['proponents flagged per test image']['mean']:.0f} Grad-Cos proponents of "
+                   f"{a['flipped test images flagged from']['mean']:.0f} flipped test images"
+                   if "proponents flagged per test image" in a else "the union of the top Grad-Cos proponents of flipped test images")
+        import inspect
+
+        from tfa_tutorial.fixing.repair import repair_masks
+
+        frac = inspect.signature(repair_masks).parameters["fraction"].default
+        rt, r2 = a["repair flagged (TFA SmoothGrad × input)"], a["repair flagged (two-step SmoothGrad × input)"]
+        accs = [v["clean accuracy"]["mean"] for k, v in a.items() if isinstance(v, dict) and "clean accuracy" in v]
+        out.append(f"**Acting on it** (notebook 06 protocol, `tutorial`, seeds {', '.join(seeds)}): removing {flagged} "
+                   f"(flag precision {f(a['flag precision'])} vs {f(a['precision of random flags'])} for random flags) and "
+                   f"retraining brings the flip rate from {f(a['none (shortcut model)']['flip rate'])} to "
+                   f"{f(a['remove flagged']['flip rate'])} (oracle removal of every patched image: "
+                   f"{f(a['oracle: remove all patched']['flip rate'])}); removing as many random images leaves "
+                   f"{f(a['remove as many random']['flip rate'])}. Repairing only the top-{frac:.0%} pixels of the flagged images, "
+                   f"chosen by a map, leaves a flip rate of {f(rt['flip rate'])} with TFA SmoothGrad × input and "
+                   f"{f(r2['flip rate'])} with the two-step map (the masks cover {f(rt['repair mask covers patch'])} / "
+                   f"{f(r2['repair mask covers patch'])} of the patch). Clean accuracy stays between {min(accs):.3f} and "
+                   f"{max(accs):.3f} in every case. The paper's one-step insertion / deletion test does not separate "
+                   "any map from random pixels consistently (docs/results.md).")
+    return "\n\n".join(out) or "_No stored specificity or fix results._"

@@ -210,7 +210,8 @@ def fix_section(exp, seed: int = 0, top_k: int = 150, n_test: int = 20) -> dict:
         "oracle: repair all patched (= clean model)": fix_and_retrain(exp, "oracle_repair", flags, seed=seed),
     }
     out = {"flag precision": flags["precision"], "flag recall": flags["recall"], "flagged": flags["n_flagged"],
-           "precision of random flags": flags["chance_precision"]}
+           "precision of random flags": flags["chance_precision"], "flipped test images flagged from": n_test,
+           "proponents flagged per test image": top_k}
     for name, r in runs.items():
         row = {"changed images": r["n_changed"], "clean accuracy": r["clean_accuracy"], "flip rate": r["flip_rate"]}
         if "patch_coverage" in r:

@@ -7,6 +7,8 @@
 - README.md, ``run-times``: the stored notebook run times (``tfa_tutorial/teaching/run_times.json``);
 - README.md, ``evidence``: retrieval and localisation numbers from ``docs/results.json``
   (``benchmarks/readme_results.py``);
+- README.md, ``shortcut-seeds`` and ``specificity-fix``: the shortcut over seeds, the prevalence sweep,
+  the two-patch specificity and the data fix, from ``docs/results.json`` (``benchmarks/readme_results.py``);
 - README.md, ``robustness``: the robustness verdict, from ``docs/results.json``
   (``tfa_tutorial/evaluation/verdict.py`` via ``benchmarks/readme_results.py``);
 - README.md, ``package-layout``: the package tree, from each subpackage's docstring (its module list);
@@ -27,7 +29,12 @@ sys.path.insert(0, str(ROOT))
 from tfa_tutorial.evaluation.evidence import load_results  # noqa: E402
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from readme_results import readme_evidence_markdown, readme_robustness_markdown  # noqa: E402
+from readme_results import (  # noqa: E402
+    readme_evidence_markdown,
+    readme_robustness_markdown,
+    readme_shortcut_markdown,
+    readme_specificity_fix_markdown,
+)
 
 from tfa_tutorial.teaching.course_plan import course_plan_markdown  # noqa: E402
 from tfa_tutorial.teaching.guide import discussion_prompts_markdown, student_questions_markdown  # noqa: E402
@@ -60,8 +67,10 @@ def blocks() -> list[tuple[Path, str, str]]:
     return [
         (ROOT / "README.md", "run-times", run_times_markdown("fast")),
         (ROOT / "README.md", "package-layout", package_layout_markdown()),
+        (ROOT / "README.md", "shortcut-seeds", readme_shortcut_markdown()),
         (ROOT / "README.md", "evidence", readme_evidence_markdown()),
         (ROOT / "README.md", "robustness", readme_robustness_markdown()),
+        (ROOT / "README.md", "specificity-fix", readme_specificity_fix_markdown()),
         (ROOT / "docs" / "teachers_guide.md", "course-plan", course_plan_markdown(ROOT / "notebooks")),
         (ROOT / "docs" / "teachers_guide.md", "discussion-prompts", discussion_prompts_markdown(load_results())),
         (ROOT / "docs" / "teachers_guide.md", "student-questions", student_questions_markdown(load_results())),

@@ -209,3 +209,21 @@ def paper_map_lift(rows: list[dict]) -> dict:
     best = max(lifts, key=lambda k: sum(lifts[k]) / len(lifts[k]))
     return {"label": best, "lift": sum(lifts[best]) / len(lifts[best]), "main": main,
             "rows": [r for r in rows if r["label"] == best and r["config"] in main]}
+
+
+def variant_specificities(db: dict) -> list[dict]:
+    """The two-patch specificity of every robustness variant's map family that was run
+    (``db["robustness"]["two_patch"]``), most specific first: ``{"variant", "family", "shortcut",
+    "clean", "difference"}`` with :func:`~tfa_tutorial.evaluation.evidence.aggregate_seeds` leaves over
+    the seeds where the family was measured."""
+    runs = db.get("robustness", {}).get("two_patch", {})
+    pairs = {(v, f) for r in runs.values() for v, res in r.items() for f in res.get("families", {})}
+    out = []
+    for v, f in pairs:
+        rows = [runs[s][v]["families"][f] for s in sorted(runs, key=int) if f in runs[s].get(v, {}).get("families", {})]
+        out.append({"variant": v, "family": f,
+                    "shortcut": aggregate_seeds([r["shortcut model"]["specificity"] for r in rows]),
+                    "clean": aggregate_seeds([r["clean model"]["specificity"] for r in rows]),
+                    "difference": aggregate_seeds([r["shortcut model"]["specificity"] - r["clean model"]["specificity"]
+                                                   for r in rows])})
+    return sorted(out, key=lambda r: -r["shortcut"]["mean"])
