@@ -52,3 +52,36 @@ def test_store_merges_with_what_is_on_disk(results, tmp_path):
     results._store({}, "evidence", "tutorial", 0, {"b": 2})
     on_disk = json.loads(path.read_text())
     assert on_disk["fix"]["tutorial"]["0"] == {"a": 1} and on_disk["evidence"]["tutorial"]["0"] == {"b": 2}
+
+
+def _readme_module():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("readme_results", ROOT / "benchmarks" / "readme_results.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_readme_specificity_reading_follows_the_numbers():
+    """The README's reading of the two-patch table is computed: a map is called clearly specific only
+    while its per-seed difference to the clean model passes the rule; remove that and the sentence changes."""
+    import copy
+
+    from tfa_tutorial.evaluation.evidence import load_results
+
+    mod = _readme_module()
+    db = load_results()
+    gxi = "TFA-Cos · gradient × input"
+    text = mod.readme_specificity_fix_markdown(db)
+    if "Maps whose specificity is clearly above" not in text:
+        pytest.skip("the stored evidence has no clearly specific map")
+    flat = copy.deepcopy(db)
+    for run in flat["specificity"]["two_patch"].values():  # every map as specific on the clean model
+        for fam in run["families"].values():
+            fam["clean model"]["specificity"] = fam["shortcut model"]["specificity"]
+    text = mod.readme_specificity_fix_markdown(flat)
+    assert "No discovery map is clearly more specific than its clean-model control" in text
+    assert f"Maps whose specificity is clearly above their clean-model control (by more than 0.05 and 2 sd): {gxi}" not in text
+    assert "Acting on it" in text  # the fix paragraph does not depend on the specificity section
