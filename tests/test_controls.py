@@ -8,7 +8,7 @@ from test_explorer import data, make_state  # noqa: F401  (the explorer's fixtur
 from tiny_models import make_model
 
 import tfa_tutorial as T
-from tfa_tutorial.attribution.families import FAITHFULNESS_FAMILIES, FAMILIES, REPAIR_FAMILIES
+from tfa_tutorial.attribution.families import FAITHFULNESS_FAMILIES, FAMILIES, REPAIR_FAMILIES, PairContext, pair_seed
 from tfa_tutorial.attribution.gradients import predicted_labels
 from tfa_tutorial.attribution.score_vectors import score_vector
 from tfa_tutorial.evaluation.controls import (
@@ -42,6 +42,16 @@ def test_control_maps_are_the_protocols_maps_on_both_models():
     g = with_gain(table)
     for n in names:
         assert g[n]["gain"] == pytest.approx(table[n]["shortcut model"]["mass"] - table[n]["clean model"]["mass"])
+    # noise as the protocol draws it: the first pair's seed, pair_seed(seed, 0), so noisy maps match its table too
+    rnd = control_maps(exp, 0, tr, ["control · random"], seed=7)["control · random"]["clean model"]
+    ctx = PairContext(exp.clean_model, x, y, exp.patched_test.images[0], label, seed=pair_seed(7, 0))
+    torch.testing.assert_close(rnd, T.reduce_map(FAMILIES["control · random"](ctx), "signed", "sum"), rtol=0, atol=0)
+    noisy = ("control · random", "TFA-Cos · gradient, SmoothGrad (paper)")
+    cm = control_maps(exp, 0, tr, noisy, seed=7)
+    table = localisation_evidence(exp, torch.tensor([0]), tr[None], families=noisy, seed=7)
+    for n in noisy:
+        mass = float(T.relevance_mass_accuracy(cm[n]["shortcut model"].clamp_min(0), exp.train.masks[tr]).mean())
+        assert table[n]["shortcut model"]["mass"] == pytest.approx(mass, abs=1e-6)
 
 
 def test_self_map_correlation_is_one_when_the_test_image_is_the_training_image():

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_models import loop_grads, make_data, make_model
+from tiny_models import explorer_data, loop_grads, make_data, make_model
 
 from tfa_tutorial.data.datasets import ImageDataset
 from tfa_tutorial.data.patches import PatchSpec, apply_patch, inject_patch
@@ -407,7 +407,7 @@ def test_ex05_read_map(check, capsys):
 def test_ex05_state_api(check, capsys):
     from test_explorer import make_state
 
-    d = _explorer_data()
+    d = explorer_data()
     state = make_state(d, method="two_step_occlusion")
     cands = list(range(6))
     harm = {q: sum(bool(it.patched) for it in state.result(test_index=q, label="true", maps=False).opponents) for q in cands}
@@ -418,23 +418,6 @@ def test_ex05_state_api(check, capsys):
         assert_fails(capsys, check.ex05_state_api, worse, state, cands)
     assert_fails(capsys, check.ex05_state_api, 99, state, cands, hint="candidate")
     assert_fails(capsys, check.ex05_state_api, ..., state, cands, hint="not answered")
-
-
-def _explorer_data():
-    from types import SimpleNamespace
-
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(40, 1, 8, 8, generator=g)
-    y = torch.arange(40) % 4
-    patched = (y == 0) & (torch.arange(40) < 30)
-    masks = torch.zeros(40, 8, 8, dtype=torch.bool)
-    masks[patched, :3, :3] = True
-    x[masks.unsqueeze(1)] = 1.0
-    xt = torch.rand(12, 1, 8, 8, generator=g)
-    xt_patched = xt.clone()
-    xt_patched[:, :, :3, :3] = 1.0
-    return SimpleNamespace(x=x, y=y, patched=patched, masks=masks, xt=xt, xt_patched=xt_patched, yt=torch.arange(12) % 4,
-                           model=make_model("group", dtype=torch.float32))
 
 
 def test_ex05_design_control(check, capsys):

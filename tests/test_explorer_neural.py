@@ -6,7 +6,7 @@ import ipywidgets as widgets
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_models import make_model
+from tiny_models import explorer_data
 
 from tfa_tutorial.explorer.results import NeuralFeaturesView
 from tfa_tutorial.explorer.state import ExplorerState
@@ -18,17 +18,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def data():
     torch.set_num_threads(1)
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(40, 1, 8, 8, generator=g)
-    y = torch.arange(40) % 4
-    patched = (y == 0) & (torch.arange(40) < 30)
-    masks = torch.zeros(40, 8, 8, dtype=torch.bool)
-    masks[patched, :3, :3] = True
-    x[masks.unsqueeze(1)] = 1.0
-    xt = torch.rand(12, 1, 8, 8, generator=g)
-    yt = torch.arange(12) % 4
-    model = make_model("group", dtype=torch.float32)
-    return x, y, patched, masks, xt, yt, model
+    d = explorer_data()
+    return d.x, d.y, d.patched, d.masks, d.xt, d.yt, d.model
 
 
 @pytest.fixture()

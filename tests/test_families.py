@@ -111,10 +111,12 @@ def test_notebook_04_and_results_use_the_one_localisation_protocol():
     # evaluation defines no other protocol: no map families, no localisation or retrieval of its own
     public = {n for n in dir(evaluation) if not n.startswith("_")}
     assert not {"localisation_table", "MAP_FAMILIES", "retrieval_auprc"} & public
-    assert set(evaluation.__all__) == {"select_pairs", "format_table"}
+    # pairs.py: the pairs, the contexts the protocol builds from them (its one loop), tables
+    pairs_api = {"select_pairs", "explained_labels", "iter_pair_contexts", "format_table"}
+    assert set(evaluation.__all__) == pairs_api
     funcs = {n.name for n in ast.walk(ast.parse((ROOT / "tfa_tutorial" / "evaluation" / "pairs.py").read_text()))
              if isinstance(n, ast.FunctionDef)}
-    assert funcs == {"select_pairs", "format_table"}
+    assert funcs == pairs_api
     # notebook 04's table measures the course families of the registry
     assert "COURSE_FAMILIES" in nb.read_text()
 

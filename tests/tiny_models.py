@@ -1,4 +1,7 @@
-"""Tiny float64 models and data shared by the attribution tests (not a test module)."""
+"""Tiny float64 models and data shared by the attribution tests, and the explorer's tiny shortcut
+data (not a test module)."""
+from types import SimpleNamespace
+
 import torch
 from torch import nn
 
@@ -36,6 +39,25 @@ def make_model(norm="batch", seed=0, dtype=torch.float64, **kw):
 def make_data(n=6, c=1, hw=8, k=4, seed=1, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
     return torch.rand(n, c, hw, hw, generator=g, dtype=dtype), torch.randint(0, k, (n,), generator=g)
+
+
+def explorer_data(dtype=torch.float32) -> SimpleNamespace:
+    """A tiny shortcut setting for the explorer: ``x`` ``[40, 1, 8, 8]`` training images with labels
+    ``y`` ``[40]`` (4 classes); the class-0 images among the first 30 (``patched`` ``[40]`` bool) carry a
+    white 3×3 patch at the top-left (``masks`` ``[40, 8, 8]``); ``xt`` ``[12, 1, 8, 8]`` test images with
+    labels ``yt`` ``[12]`` and ``xt_patched``, the same with the patch; ``model`` a GroupNorm TinyCNN."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(40, 1, 8, 8, generator=g, dtype=dtype)
+    y = torch.arange(40) % 4
+    patched = (y == 0) & (torch.arange(40) < 30)
+    masks = torch.zeros(40, 8, 8, dtype=torch.bool)
+    masks[patched, :3, :3] = True
+    x[masks.unsqueeze(1)] = 1.0
+    xt = torch.rand(12, 1, 8, 8, generator=g, dtype=dtype)
+    xt_patched = xt.clone()
+    xt_patched[:, :, :3, :3] = 1.0
+    return SimpleNamespace(x=x, y=y, patched=patched, masks=masks, xt=xt, xt_patched=xt_patched, yt=torch.arange(12) % 4,
+                           model=make_model("group", dtype=dtype))
 
 
 def loop_grads(model, x, y, params=None):

@@ -18,12 +18,12 @@ from __future__ import annotations
 import torch
 
 from ..attribution.decomposition import decompose_score
-from ..attribution.families import FAMILIES, PairContext, family
-from ..attribution.gradients import predicted_labels
+from ..attribution.families import FAMILIES, family
 from ..attribution.own_gradient import own_gradient_maps
 from ..attribution.reduction import reduce_map
 from ..attribution.score_vectors import score_vector
 from .evidence import format_mean_sd, localisation_over_seeds
+from .pairs import explained_labels, iter_pair_contexts
 
 __all__ = ["control_maps", "with_gain", "self_map_correlation", "gains_over_seeds", "stored_table", "seed_floor",
            "depends_on_test"]
@@ -37,14 +37,13 @@ def control_maps(exp, test_index: int, train_idx, names, seed: int = 0) -> dict[
     registry families ``names``, as :func:`~tfa_tutorial.evaluation.evidence.localisation_evidence`
     computes them: both models explain the same label, the shortcut model's prediction, and
     score-based maps are oriented by sign(S) (red = supports the score)."""
-    train_idx = torch.as_tensor(train_idx).long().flatten()
-    x_te = exp.patched_test.images[int(test_index)]
-    label = int(predicted_labels(exp.model, x_te[None])[0])
-    x, y = exp.train.images[train_idx], exp.train.labels[train_idx]
+    test_idx = torch.tensor([int(test_index)])
+    train_idx = torch.as_tensor(train_idx).long().flatten()[None]
+    labels = explained_labels(exp, test_idx)
     out: dict = {}
     for mname, model in zip(MODELS, (exp.model, exp.clean_model)):
-        ctx = PairContext(model, x, y, x_te, label, int(exp.patched_test.labels[int(test_index)]),
-                          exp.test.images[int(test_index)], seed=seed)
+        # the protocol's noise seed for the first pair, pair_seed(seed, 0); no class mean
+        _, ctx = next(iter_pair_contexts(exp, test_idx, train_idx, model, labels, seed=seed))
         for n in names:
             out.setdefault(n, {})[mname] = reduce_map(family(n)(ctx).detach().cpu(), "signed", "sum")
     return out

@@ -49,6 +49,7 @@ from .metrics import (
     relevance_rank_accuracy,
     shortcut_detection_auprc,
 )
+from .pairs import explained_labels, iter_pair_contexts
 from .specificity import normalised_specificity
 
 __all__ = [
@@ -143,7 +144,7 @@ def localisation_evidence(
     name → family (any callable of a :class:`PairContext`)."""
     families = _resolve(EVIDENCE_FAMILIES if families is None else families)
     X, Y = exp.train.images, exp.train.labels
-    labels = predicted_labels(exp.model, exp.patched_test.images[test_idx])
+    labels = explained_labels(exp, test_idx)
     table: dict = {}
     models = {"shortcut model": exp.model, "clean model": exp.clean_model}
     # the class-mean gradient (a pass over the training set) only for the "centered" score
@@ -151,10 +152,8 @@ def localisation_evidence(
     for mname, model in models.items():
         means = {int(c): class_mean_gradient(model, X, Y, int(c), seed=seed) for c in labels.unique()} if need_mean else {}
         maps = {f: [] for f in families}
-        for q, ti in enumerate(with_progress(test_idx.tolist(), mname, progress)):
-            tr = train_idx[q]
-            ctx = PairContext(model, X[tr], Y[tr], exp.patched_test.images[ti], int(labels[q]),
-                              int(exp.patched_test.labels[ti]), exp.test.images[ti], means.get(int(labels[q])), pair_seed(seed, q))
+        for _, ctx in iter_pair_contexts(exp, test_idx, train_idx, model, labels, means, seed,
+                                         progress=progress, desc=mname):
             for f, fn in families.items():
                 maps[f].append(fn(ctx).detach().cpu())
         masks = exp.train.masks[train_idx.flatten()]
