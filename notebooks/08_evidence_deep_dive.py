@@ -278,10 +278,10 @@ display(Markdown(
     "classes' logit gradients minus the label's (Σ_k p_k ∇θ z_k − ∇θ z_y), while the logit gradient ∇θ z_y is the "
     "label's evidence alone — and the patch is the T-shirt logit's evidence. ")
     + ("" if lg_spec is None else
-       f"The best logit map, {logit[0]['best tfa']}, "
-       f"{'is clearly' if clearly_above(lg_spec[3]) else 'is not clearly'} test-specific: specificity {format_mean_sd(lg_spec[0], signed=True)} "
-       f"against {format_mean_sd(lg_spec[1], signed=True)} with the clean model ({lg_spec[0]['n']} "
-       f"seed{'s' if lg_spec[0]['n'] > 1 else ''}), but its gain stays below the two-step map's. ")
+       f"The best logit map, {logit[0]['best tfa']}, has specificity {format_mean_sd(lg_spec[0], signed=True)} against "
+       f"{format_mean_sd(lg_spec[1], signed=True)} with the clean model ({lg_spec[0]['n']} seed{'s' if lg_spec[0]['n'] > 1 else ''}; "
+       f"{'clearly' if clearly_above(lg_spec[3]) else 'not clearly'} above its control by the rule), and its gain stays "
+       "below the two-step map's. ")
     + ("" if not full else f"With longer training the paper's map gains {versus(full)}. ")
     + f"The float32 breakdown (a training loss below 1e-7, where p_y − 1 rounds to 0 and the score can flip sign) "
     f"touched {f64} pair{'' if f64 == 1 else 's'} over all runs; such pairs are recomputed in float64."))
