@@ -39,6 +39,10 @@ def md_robustness(db, configs) -> list[str]:
            "image, is left out). *Specificity*: the two-patch experiment of section 3 for that map — shortcut model "
            "(clean model; normalised (m_match − m_other)/(m_match + m_other)); — where it was not run. Float64 pairs: "
            "pairs recomputed in float64 because a loss fell below 1e-7 (float32 breakdown).", "",
+           "Command: `.venv/bin/python benchmarks/results.py --sections robustness --n-test 4` (per seed, 4 flipped test "
+           "images × their top 4 training images = 16 pairs; the full setting for seed 0 only, `--full-seeds 0`; one "
+           "variant at a time with `--variants NAME`). The main-protocol and fair-measure rows read the `evidence` "
+           "section (8 test images, 32 pairs per seed).", "",
            robustness_table_markdown(rows)]
     out += ["", *conclusion(db, configs), ""]
     from tfa_tutorial.evaluation.robustness import VARIANTS

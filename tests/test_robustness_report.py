@@ -91,3 +91,11 @@ def test_recommended_family_follows_the_verdict():
     assert recommended_family(_db(0.4, 0.30), candidates=menu) == "TFA-Logit · gradient × input"
     with pytest.raises(ValueError, match="no 'evidence' section"):  # no winner: falls through to the evidence
         recommended_family(_db(0.4, 0.03), candidates=menu)
+
+
+def test_verdict_names_test_specific_maps_that_lose_on_gain():
+    v = robustness_verdict(_db(0.0, 0.30), ["tutorial"])  # clearly specific, but gains less than two-step
+    assert v["winner"] is None and [r["best tfa"] for r in v["specific"]] == ["TFA-Logit · gradient × input"]
+    s = verdict_sentence(v)
+    assert "Some test-dependent maps do follow the test image" in s and "+0.30 against +0.01" in s
+    assert not robustness_verdict(_db(0.0, 0.03), ["tutorial"])["specific"]  # within the margin: not named
