@@ -285,7 +285,7 @@ display(Markdown(
 # read from the stored results:
 
 # %%
-display(Markdown(f"**Verdict.** {verdict_sentence(robustness_verdict())} The objections one by one, with a "
+display(Markdown(f"**Verdict.** {verdict_sentence(robustness_verdict(), short=True)} The objections one by one, with a "
                  "figure: [08 · Evidence deep dive](08_evidence_deep_dive.ipynb), section 5."))
 
 # %% [markdown]

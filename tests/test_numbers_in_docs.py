@@ -120,6 +120,9 @@ def test_notebook_05_names_the_default_map_the_code_chooses():
     assert DEFAULT_MAP_METHOD in prose_name, f"add the prose name of {DEFAULT_MAP_METHOD!r} here"
     assert f"explorer's default, **{prose_name[DEFAULT_MAP_METHOD]}**" in text, (
         f"notebook 05 must describe the default map {DEFAULT_MAP_METHOD!r} (chosen from docs/results.json)")
+    readme = (ROOT / "README.md").read_text()
+    assert f"The default map is **{prose_name[DEFAULT_MAP_METHOD]}**" in readme, (
+        f"README's explorer section must describe the default map {DEFAULT_MAP_METHOD!r}")
 
 
 TYPED_RESULT = re.compile(r"[-+]?\d+\.\d+\s*±\s*\d+\.\d+|(?:in this run|this run gives|we measured)[^.\n]*?\d\.\d")

@@ -99,3 +99,9 @@ def test_verdict_names_test_specific_maps_that_lose_on_gain():
     s = verdict_sentence(v)
     assert "Some test-dependent maps do follow the test image" in s and "+0.30 against +0.01" in s
     assert not robustness_verdict(_db(0.0, 0.03), ["tutorial"])["specific"]  # within the margin: not named
+
+
+def test_short_verdict_counts_without_naming():
+    s = verdict_sentence(robustness_verdict(_db(0.0, 0.30), ["tutorial"]), short=True)
+    assert "1 test-dependent map does follow the test image" in s and "TFA-Logit" not in s
+    assert "stays the recommended map" in s and "never gains more than +0.06" in s
