@@ -108,8 +108,8 @@ def readme_robustness_markdown(db: dict | None = None) -> str:
     rec = recommended_family(db)
     v = robustness_verdict(db, CONFIGS)
     labels = list(dict.fromkeys(r["label"].replace("\\|", "|") for r in v["rows"] if r["label"] != MAIN))
-    head = ("**Does it survive the objections?** "
-            if v["winner"] is not None else "**No TFA variant reaches the two-step baseline.** ")
+    head = ("**No TFA variant reaches the two-step baseline.** " if not v["beats on gain"]
+            else "**Does it survive the objections?** ")
     return (head + verdict_sentence(v) + f" Rule: {RULE}. Objections measured (`benchmarks/results.py --sections "
             f"robustness`, seeds and pairs per row in [docs/results.md](docs/results.md), section \"Robustness\"; "
             f"notebook 08, section 5): " + "; ".join(labels) + f". The explorer therefore shows *{rec}* by default "

@@ -42,7 +42,13 @@ def md_robustness(db, configs) -> list[str]:
            "Command: `.venv/bin/python benchmarks/results.py --sections robustness --n-test 4` (per seed, 4 flipped test "
            "images × their top 4 training images = 16 pairs; the full setting for seed 0 only, `--full-seeds 0`; one "
            "variant at a time with `--variants NAME`). The main-protocol and fair-measure rows read the `evidence` "
-           "section (8 test images, 32 pairs per seed).", "",
+           "section (`--sections evidence`: 8 test images, 32 pairs per seed), so their two-step gain differs slightly "
+           "from the variants' 16-pair runs. Rows with one seed have no sd.", "",
+           "The specificity column comes from one experiment, the two-patch setting of section 3 (16 pairs per seed "
+           "for the variants, `--sections robustness`; 32 for section 3, `--sections specificity`): it is not specific "
+           "to a configuration, so both configurations of a row show the same value, and the main-protocol, fair-measure "
+           "and random-pair rows show section 3's number for their map, not a re-measurement under the row's change. "
+           "Where it was not measured (—) the rule cannot pass.", "",
            robustness_table_markdown(rows)]
     out += ["", *conclusion(db, configs), ""]
     from tfa_tutorial.evaluation.robustness import VARIANTS
@@ -83,6 +89,10 @@ def conclusion(db, configs) -> list[str]:
     the objections with the numbers each rests on."""
     v = robustness_verdict(db, configs)
     lines = [f"**Conclusion.** {verdict_sentence(v)} (Rule: {RULE}.)", ""]
+    lines += [("Every row without a specificity measurement loses on gain, so the missing measurements cannot change "
+               "the verdict." if not v["unmeasured beats"] else
+               "Rows that beat the two-step map on gain but have no specificity measurement (measure it before trusting "
+               "the verdict): " + "; ".join(f"{r['label']} ({r['config']})" for r in v["unmeasured beats"]) + "."), ""]
     if v["winner"] is None:
         lines += ["The objections measured, none of which changed the result:", ""]
     for r in v["rows"]:

@@ -176,8 +176,8 @@ plt.show()
 #
 # - the **clean model** — same architecture, seed and images, trained without the patch — explains
 #   the *same* label ("T-shirt"). Whatever it "finds" in the box is a prior, not something the
-#   shortcut model learned. The **gain** = mass with the shortcut model − mass with the clean model
-#   is the number that counts;
+#   shortcut model learned. The **gain** (model-specific gain) = mass with the shortcut model −
+#   mass with the clean model is the number that counts;
 # - the **input as map**: the patch is the brightest region, so the image itself scores high;
 # - a **random map** scores chance.
 #
@@ -281,8 +281,12 @@ display(Markdown(
 # **Is this a property of our setting?** A negative result about a published method must survive
 # the obvious objections: another measure, another score (logit instead of loss gradients, a
 # parameter subset), other SmoothGrad settings, other pairs, another model (max pooling, a
-# ResNet-9), longer training. Each has been measured with this protocol over seeds; the verdict,
-# read from the stored results:
+# ResNet-9), longer training. Each has been measured with this protocol over seeds, for the course's
+# patch and for quanda's (the same square on 95% of the T-shirts). A *test-dependent* map is a map of
+# the score, which changes with the test image (every TFA map; the two-step map does not). A map is
+# *clearly test-specific* when, in a two-patch experiment (notebook 08), it moves onto the patch the
+# test image carries by more than 0.05 and more than twice its seed-to-seed spread beyond the
+# clean-model control. The verdict, read from the stored results:
 
 # %%
 display(Markdown(f"**Verdict.** {verdict_sentence(robustness_verdict(), short=True)} The objections one by one, with a "
