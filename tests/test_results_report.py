@@ -1,10 +1,10 @@
 """benchmarks/results.py: the markdown report is built from stored per-seed results (means ± sd
 computed correctly, families in the library's order, parallel result files merged)."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+from benchmark_modules import load_benchmark
 
 from tfa_tutorial.evaluation.evidence import EVIDENCE_FAMILIES
 
@@ -13,9 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def results(tmp_path, monkeypatch):
-    spec = importlib.util.spec_from_file_location("results_script", ROOT / "benchmarks" / "results.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_benchmark("results", "results_script")
     monkeypatch.setattr(mod, "JSON_PATH", tmp_path / "results.json")
     monkeypatch.setattr(mod, "MD_PATH", tmp_path / "results.md")
     return mod
@@ -54,16 +52,6 @@ def test_store_merges_with_what_is_on_disk(results, tmp_path):
     assert on_disk["fix"]["tutorial"]["0"] == {"a": 1} and on_disk["evidence"]["tutorial"]["0"] == {"b": 2}
 
 
-def _readme_module():
-    import sys
-
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("readme_results", ROOT / "benchmarks" / "readme_results.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_readme_specificity_reading_follows_the_numbers():
     """The README's reading of the two-patch table is computed: a map is called clearly specific only
     while its per-seed difference to the clean model passes the rule; remove that and the sentence changes."""
@@ -71,7 +59,7 @@ def test_readme_specificity_reading_follows_the_numbers():
 
     from tfa_tutorial.evaluation.evidence import load_results
 
-    mod = _readme_module()
+    mod = load_benchmark("readme_results")
     db = load_results()
     gxi = "TFA-Cos · gradient × input"
     text = mod.readme_specificity_fix_markdown(db)

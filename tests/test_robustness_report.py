@@ -1,23 +1,20 @@
 """The robustness verdict (tfa_tutorial.evaluation.verdict) and its markdown (benchmarks/robustness_report.py)
 are computed from the stored per-seed results (gains per seed, best maps, the specificity rule), both ways."""
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
+from benchmark_modules import load_benchmark
 
-from tfa_tutorial.evaluation.verdict import clearly_above, robustness_rows, robustness_verdict, verdict_sentence
-
-ROOT = Path(__file__).resolve().parents[1]
+from tfa_tutorial.evaluation.verdict import (
+    clearly_above,
+    robustness_rows,
+    robustness_verdict,
+    verdict_sentence,
+)
 
 
 @pytest.fixture
 def report():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("robustness_report", ROOT / "benchmarks" / "robustness_report.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("robustness_report")
 
 
 def _loc(masses):

@@ -1,21 +1,18 @@
 """benchmarks/attribution_speed.py: the committed speed docs are what the recorded run renders to,
 and the --device option works on CPU and fails clearly without CUDA."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from benchmark_modules import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("attribution_speed", ROOT / "benchmarks" / "attribution_speed.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("attribution_speed")
 
 
 def test_readme_speed_block_and_speed_md_are_rendered_from_the_recorded_json(bench):
