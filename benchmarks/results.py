@@ -192,7 +192,7 @@ def run_optional(db, section, config, seed, exp, args):
     _store(db, section, config, seed, fn(exp, seed=seed))
 
 
-def fix_section(exp, seed: int = 0, top_k: int = 150, n_test: int = 20) -> dict:
+def fix_section(exp, seed: int = 0, top_k: int = 150, n_test: int = 20, fraction: float = 0.2) -> dict:
     """Notebook 06's protocol: flag the Grad-Cos proponents of 20 shortcut-flipped test images,
     then remove / repair / random-remove / oracle-remove, retrain, re-measure."""
     from tfa_tutorial.fixing.flagging import flag_harmful
@@ -204,14 +204,16 @@ def fix_section(exp, seed: int = 0, top_k: int = 150, n_test: int = 20) -> dict:
         "remove flagged": fix_and_retrain(exp, "remove", flags, seed=seed),
         "remove as many random": fix_and_retrain(exp, "random_remove", flags, seed=seed),
         "remove as many random, same class": fix_and_retrain(exp, "random_remove", flags, seed=seed, pool="same_class"),
-        "repair flagged (TFA SmoothGrad × input)": fix_and_retrain(exp, "repair", flags, seed=seed, map_method="TFA-Cos · gradient × input"),
-        "repair flagged (two-step SmoothGrad × input)": fix_and_retrain(exp, "repair", flags, seed=seed, map_method="two-step · gradient × input"),
+        "repair flagged (TFA SmoothGrad × input)": fix_and_retrain(exp, "repair", flags, seed=seed, map_method="TFA-Cos · gradient × input",
+                                                                   fraction=fraction),
+        "repair flagged (two-step SmoothGrad × input)": fix_and_retrain(exp, "repair", flags, seed=seed, map_method="two-step · gradient × input",
+                                                                        fraction=fraction),
         "oracle: remove all patched": fix_and_retrain(exp, "oracle_remove", flags, seed=seed),
         "oracle: repair all patched (= clean model)": fix_and_retrain(exp, "oracle_repair", flags, seed=seed),
     }
     out = {"flag precision": flags["precision"], "flag recall": flags["recall"], "flagged": flags["n_flagged"],
            "precision of random flags": flags["chance_precision"], "flipped test images flagged from": n_test,
-           "proponents flagged per test image": top_k}
+           "proponents flagged per test image": top_k, "repair fraction": fraction}
     for name, r in runs.items():
         row = {"changed images": r["n_changed"], "clean accuracy": r["clean_accuracy"], "flip rate": r["flip_rate"]}
         if "patch_coverage" in r:
@@ -287,15 +289,9 @@ def md_evidence(db) -> list[str]:
         runs = db["evidence"][config]
         n_pairs = runs[seeds[0]]["n_pairs"]
         n_test = runs[seeds[0]]["n_test"]
-        from robustness_report import current_protocol
-
-        old = [s for s in seeds if not current_protocol(runs[s])]
-        note = (f" Seeds {', '.join(old)} were computed before the audit fixes (pointing game: an all-zero map counted "
-                "as a hit on pixel (0, 0); SmoothGrad noise seeded with seed + q, shared across seeds); the others with "
-                "the current protocol." if old else "")
         out += [f"## 2. Retrieval and localisation — `{config}`", "",
                 f"Seeds {', '.join(seeds)}; per seed {n_test} flipped test images × their top-"
-                f"{n_pairs // max(n_test, 1)} patched training images by Grad-Cos ({n_pairs} pairs)." + note, "",
+                f"{n_pairs // max(n_test, 1)} patched training images by Grad-Cos ({n_pairs} pairs).", "",
                 "**Shortcut-detection AUPRC** (quanda's metric: do the scores rank the patched training images "
                 "first?)", "", "| score | AUPRC |", "|---|---|"]
         for k, v in agg["retrieval"].items():
@@ -366,18 +362,15 @@ def md_specificity(db) -> list[str]:
     for fam in [f for f in EVIDENCE_FAMILIES if f in fams]:
         row = fams[fam]
         s, c = row["shortcut model"], row["clean model"]
-        norm = [_normalised(runs, seeds, fam, m) for m in ("shortcut model", "clean model")]
+        norm = [_normalised(runs, seeds, fam, m) for m in ("shortcut model", "clean model")]  # stored per seed
         out.append(f"| {fam} | {format_mean_sd(s['specificity'], signed=True)} | {format_mean_sd(c['specificity'], signed=True)} | "
                    f"{norm[0]} | {norm[1]} | {format_mean_sd(s['matching mass'])} | {format_mean_sd(s['other mass'])} |")
     return out + [""]
 
 
 def _normalised(runs, seeds, fam, model) -> str:
-    """Normalised specificity over the seeds, from each seed's stored masses."""
-    from tfa_tutorial.evaluation.specificity import normalised_specificity
-
-    vals = [normalised_specificity(runs[s]["families"][fam][model]["matching mass"], runs[s]["families"][fam][model]["other mass"])
-            for s in seeds]
+    """The stored normalised specificity over the seeds ("n/a" where a seed has it undefined)."""
+    vals = [runs[s]["families"][fam][model]["normalised specificity"] for s in seeds]
     return "n/a" if any(v is None for v in vals) else format_mean_sd(aggregate_seeds(vals), signed=True)
 
 

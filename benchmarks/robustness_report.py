@@ -17,18 +17,17 @@ from tfa_tutorial.evaluation.evidence import family_group, format_mean_sd  # noq
 from tfa_tutorial.evaluation.tables import robustness_table_markdown  # noqa: E402
 from tfa_tutorial.evaluation.verdict import (  # noqa: E402
     RULE,
-    current_protocol,
-    robustness_rows,
     robustness_verdict,
     seed_gains,
     verdict_sentence,
 )
 
-__all__ = ["current_protocol", "md_robustness", "md_details", "conclusion"]
+__all__ = ["md_robustness", "md_details", "conclusion"]
 
 
 def md_robustness(db, configs) -> list[str]:
-    rows = robustness_rows(db, configs)
+    verdict = robustness_verdict(db, configs)
+    rows = verdict["rows"]
     if not rows:
         return []
     out = ["## Robustness: does the finding survive the obvious objections?", "",
@@ -50,7 +49,7 @@ def md_robustness(db, configs) -> list[str]:
            "and random-pair rows show section 3's number for their map, not a re-measurement under the row's change. "
            "Where it was not measured (—) the rule cannot pass.", "",
            robustness_table_markdown(rows)]
-    out += ["", *conclusion(db, configs), ""]
+    out += ["", *conclusion(verdict), ""]
     from tfa_tutorial.evaluation.robustness import VARIANTS
 
     stored = {(c, v) for c in configs for r in db.get("robustness", {}).get(c, {}).values() for v in r}
@@ -84,10 +83,9 @@ def md_details(db, configs) -> list[str]:
     return out
 
 
-def conclusion(db, configs) -> list[str]:
+def conclusion(v: dict) -> list[str]:
     """The plain statement (:func:`tfa_tutorial.evaluation.verdict.verdict_sentence`), the rule, and
-    the objections with the numbers each rests on."""
-    v = robustness_verdict(db, configs)
+    the objections with the numbers each rests on (``v``: :func:`~tfa_tutorial.evaluation.verdict.robustness_verdict`)."""
     lines = [f"**Conclusion.** {verdict_sentence(v)} (Rule: {RULE}.)", ""]
     lines += [("Every row without a specificity measurement loses on gain, so the missing measurements cannot change "
                "the verdict." if not v["unmeasured beats"] else
@@ -101,7 +99,7 @@ def conclusion(db, configs) -> list[str]:
                      f"*{r['best tfa']}* {r['tfa gain']['mean']:+.2f} vs best two-step *{r['best two']}* "
                      f"{r['two gain']['mean']:+.2f}"
                      + ("" if r["specificity"] is None else
-                        f"; specificity {r['specificity'][0]['mean']:+.2f} (clean {r['specificity'][1]['mean']:+.2f})") + ".")
+                        f"; specificity {r['specificity']['shortcut']['mean']:+.2f} (clean {r['specificity']['clean']['mean']:+.2f})") + ".")
     if v["beats on gain"]:
         lines += ["", "Rows where a test-dependent map has the larger mean gain but fails the specificity rule: "
                   + "; ".join(f"{r['label']} ({r['config']})" for r in v["beats on gain"] if r is not v["winner"]) + "."]

@@ -232,7 +232,7 @@ print("share of |map| inside the patch:", {k: round(v, 2) for k, v in mass.items
 # ## 3. The recommended map, and why
 #
 # Which map should the explorer show on each training image? The course chooses it in one place
-# (`recommended_family()` in `tfa_tutorial/evaluation/evidence.py`) from the stored evidence,
+# (`recommended_family()` in `tfa_tutorial/evaluation/verdict.py`) from the stored evidence,
 # `docs/results.json`: every map family was measured on several seeds, each against a
 # **control**, the same map computed with the **clean model** (the same architecture trained
 # without the patch) explaining the same label. A map that lights up a bright square on any model

@@ -56,12 +56,12 @@ from tfa_tutorial import (
     score_vector, shortcut_experiment,
 )
 from tfa_tutorial.attribution.families import KEY_FAMILIES, SPECIFICITY_FAMILIES
-from tfa_tutorial.attribution.own_gradient import own_gradient_maps, specific_part
-from tfa_tutorial.evaluation.evidence import format_mean_sd, load_results, localisation_over_seeds
+from tfa_tutorial.attribution.own_gradient import map_correlation, own_gradient_maps, specific_part
+from tfa_tutorial.evaluation.evidence import format_mean_sd, load_results, localisation_over_seeds, seed_runs
 from tfa_tutorial.evaluation.pairs import select_pairs
 from tfa_tutorial.evaluation.tables import (
-    completeness_over_seeds, completeness_table_markdown, gain_spread, robustness_table_markdown, seed_table_markdown,
-    specificity_over_seeds, specificity_table_markdown,
+    completeness_over_seeds, completeness_table_markdown, diff_spread, gain_spread, outside_stored_range,
+    robustness_table_markdown, seed_table_markdown, specificity_over_seeds, specificity_table_markdown,
 )
 from tfa_tutorial.evaluation.verdict import (
     MAIN, RULE, clearly_above, paper_map_lift, robustness_verdict, verdict_sentence,
@@ -88,11 +88,11 @@ print(f"stored evidence of {results['_meta']['date']}; recommended map: {rec}")
 # is mean ± standard deviation over the seeds; the full table is `docs/results.md`.
 
 # %%
-stored = {cfg: localisation_over_seeds(results["evidence"][cfg]) for cfg in ("tutorial", "quanda_mnist")}
+runs = {cfg: seed_runs(results["evidence"][cfg]) for cfg in ("tutorial", "quanda_mnist")}
+stored = {cfg: localisation_over_seeds(r) for cfg, r in runs.items()}
 for cfg, loc in stored.items():
-    seeds = sorted(results["evidence"][cfg], key=int)
-    chance = results["evidence"][cfg][seeds[0]]["chance"]
-    display(Markdown(f"**{cfg}** — seeds {', '.join(seeds)}; chance {chance:.2f}\n\n" + seed_table_markdown(loc, KEY_FAMILIES)))
+    chance = next(iter(runs[cfg].values()))["chance"]
+    display(Markdown(f"**{cfg}** — seeds {', '.join(runs[cfg])}; chance {chance:.2f}\n\n" + seed_table_markdown(loc, KEY_FAMILIES)))
 
 # %%
 cfgs = tuple(stored)
@@ -195,8 +195,7 @@ plt.show()
 # %%
 own = own_gradient_maps(model, xs, ys)
 rest = specific_part(dec.maps, dec.scores, own)
-corr_own = torch.tensor([float(torch.corrcoef(torch.stack([dec.maps[i].flatten(), own[i].flatten()]))[0, 1])
-                         for i in range(len(xs))])
+corr_own = map_correlation(dec.maps, own)
 rest_share = (rest.flatten(1).norm(dim=1) / dec.maps.flatten(1).norm(dim=1))
 v_cf = score_vector(model, x_test, "counterfactual", counterfactual_input=exp.test.images[j])
 dec_cf = decompose_score(model, xs, ys, v_cf)
@@ -289,9 +288,9 @@ display(Markdown(
     "classes' logit gradients minus the label's (Σ_k p_k ∇θ z_k − ∇θ z_y), while the logit gradient ∇θ z_y is the "
     "label's evidence alone — and the patch is the T-shirt logit's evidence. ")
     + ("" if lg_spec is None else
-       f"The best logit map, {logit[0]['best tfa']}, has specificity {format_mean_sd(lg_spec[0], signed=True)} against "
-       f"{format_mean_sd(lg_spec[1], signed=True)} with the clean model ({lg_spec[0]['n']} seed{'s' if lg_spec[0]['n'] > 1 else ''}; "
-       f"{'clearly' if clearly_above(lg_spec[3]) else 'not clearly'} above its control by the rule), and its gain stays "
+       f"The best logit map, {logit[0]['best tfa']}, has specificity {format_mean_sd(lg_spec['shortcut'], signed=True)} against "
+       f"{format_mean_sd(lg_spec['clean'], signed=True)} with the clean model ({lg_spec['shortcut']['n']} seed{'s' if lg_spec['shortcut']['n'] > 1 else ''}; "
+       f"{'clearly' if clearly_above(lg_spec['difference']) else 'not clearly'} above its control by the rule), and its gain stays "
        "below the two-step map's. ")
     + ("" if not full else f"With longer training the paper's map gains {versus(full)}. ")
     + f"The float32 breakdown (a training loss below 1e-7, where p_y − 1 rounds to 0 in single precision and the "
@@ -308,19 +307,17 @@ display(Markdown(
 # %%
 # NBVAL_CHECK_OUTPUT
 tut = stored["tutorial"]
-sd_diff = lambda loc, a, b: (gain_spread(loc, a) ** 2 + gain_spread(loc, b) ** 2) ** 0.5
 c = Claims()
 c.check("the exact decomposition sums to Grad-Cos up to float32 rounding", exact_err < 1e-4, f"{exact_err:.1e}")
 c.check("the first two conv blocks carry most of Grad-Cos, the last block and the classifier only a few percent",
         early > 0.5 and abs(late) < 0.1, f"{early:.2f} vs {late:.2f}")
 c.check("each decomposition map is almost its training image's own-gradient map (correlation > 0.95)",
         corr_own.min() > 0.95, f"min {corr_own.min():.3f}")
-outside = {f: round(g_, 2) for f, g_ in gain_run.items()
-           if not min(tut[f]["gain"]["values"]) - 2 * gain_spread(tut, f) <= g_ <= max(tut[f]["gain"]["values"]) + 2 * gain_spread(tut, f)}
+outside = {f: round(g_, 2) for f, g_ in outside_stored_range(tut, gain_run).items()}
 c.check("this run's decomposition gains lie within the stored seeds' range ± 2 sd", not outside,
         f"outside: {outside}" if outside else ", ".join(f"{x:+.2f}" for x in gain_run.values()))
 c.check("for both patches, the recommended map gains clearly more than the paper's map",
-        all(g(cfg, rec) - g(cfg, paper) > 2 * sd_diff(stored[cfg], rec, paper) for cfg in cfgs),
+        all(g(cfg, rec) - g(cfg, paper) > 2 * diff_spread(stored[cfg], rec, paper) for cfg in cfgs),
         ", ".join(f"{g(cfg, rec):+.2f} vs {g(cfg, paper):+.2f}" for cfg in cfgs))
 c.check("the paper's map is not test-specific: its specificity is within 2 sd of zero",
         abs(sp[paper][0]) < 2 * max(sp[paper][2], 0.01), f"{sp[paper][0]:+.3f}")

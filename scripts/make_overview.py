@@ -14,7 +14,7 @@ import torch  # noqa: E402
 
 import tfa_tutorial as T  # noqa: E402
 from tfa_tutorial.attribution.families import FAMILIES, PairContext  # noqa: E402
-from tfa_tutorial.evaluation.evidence import recommended_family  # noqa: E402
+from tfa_tutorial.evaluation.verdict import recommended_family  # noqa: E402
 from tfa_tutorial.evaluation.pairs import select_pairs  # noqa: E402
 from tfa_tutorial.teaching.plots import map_rows, show_map  # noqa: E402
 from tfa_tutorial.training.experiment import shortcut_experiment  # noqa: E402

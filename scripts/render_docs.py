@@ -37,7 +37,12 @@ from readme_results import (  # noqa: E402
 )
 
 from tfa_tutorial.teaching.course_plan import course_plan_markdown  # noqa: E402
-from tfa_tutorial.teaching.guide import discussion_prompts_markdown, student_questions_markdown  # noqa: E402
+from tfa_tutorial.evaluation.verdict import robustness_verdict  # noqa: E402
+from tfa_tutorial.teaching.guide import (  # noqa: E402
+    discussion_prompts_markdown,
+    guide_numbers,
+    student_questions_markdown,
+)
 from tfa_tutorial.teaching.run_times import run_times_markdown, with_generated_block  # noqa: E402
 
 SUBPACKAGES = ("core", "data", "training", "attribution", "evaluation", "fixing", "explorer", "teaching", "exercises")
@@ -63,17 +68,21 @@ def package_layout_markdown() -> str:
 
 
 def blocks() -> list[tuple[Path, str, str]]:
-    """``(file, block name, content)`` of every generated block."""
+    """``(file, block name, content)`` of every generated block; the stored results are read, and
+    the robustness verdict computed, once."""
+    db = load_results()
+    verdict = robustness_verdict(db)
+    numbers = guide_numbers(db)
     return [
         (ROOT / "README.md", "run-times", run_times_markdown("fast")),
         (ROOT / "README.md", "package-layout", package_layout_markdown()),
-        (ROOT / "README.md", "shortcut-seeds", readme_shortcut_markdown()),
-        (ROOT / "README.md", "evidence", readme_evidence_markdown()),
-        (ROOT / "README.md", "robustness", readme_robustness_markdown()),
-        (ROOT / "README.md", "specificity-fix", readme_specificity_fix_markdown()),
+        (ROOT / "README.md", "shortcut-seeds", readme_shortcut_markdown(db)),
+        (ROOT / "README.md", "evidence", readme_evidence_markdown(db)),
+        (ROOT / "README.md", "robustness", readme_robustness_markdown(db, verdict)),
+        (ROOT / "README.md", "specificity-fix", readme_specificity_fix_markdown(db)),
         (ROOT / "docs" / "teachers_guide.md", "course-plan", course_plan_markdown(ROOT / "notebooks")),
-        (ROOT / "docs" / "teachers_guide.md", "discussion-prompts", discussion_prompts_markdown(load_results())),
-        (ROOT / "docs" / "teachers_guide.md", "student-questions", student_questions_markdown(load_results())),
+        (ROOT / "docs" / "teachers_guide.md", "discussion-prompts", discussion_prompts_markdown(db, numbers=numbers)),
+        (ROOT / "docs" / "teachers_guide.md", "student-questions", student_questions_markdown(db, numbers=numbers)),
     ]
 
 

@@ -69,6 +69,32 @@ def test_localisation_passes_independent_noise_seeds():
     assert not set(seen[0]) & set(seen[1])
 
 
+def test_one_step_maps_and_smoothgrad_grid_draw_noise_as_the_protocol_does(monkeypatch):
+    """The faithfulness maps and notebook 04's SmoothGrad grid seed test image q with pair_seed(seed, q)
+    too, so two experiment seeds never share noise there either."""
+    from tfa_tutorial.evaluation import sensitivity
+    from tfa_tutorial.evaluation.faithfulness import family_maps
+
+    exp = _tiny_exp()
+    top = torch.arange(4).reshape(2, 2)
+    X, Y = exp.train.images, exp.train.labels
+    for seed in (0, 1):
+        maps = family_maps(exp.model, X[top], Y[top], exp.patched_test.images[:2], torch.tensor([0, 0]),
+                           names=("control · random",), seed=seed)["control · random"]
+        expected = torch.cat([T.random_map(X[top[q]].shape, seed=pair_seed(seed, q)) for q in range(2)])
+        torch.testing.assert_close(maps, expected)
+    seen = []
+
+    def fake_tfa_maps(model, x, y, x_test, n_samples, noise, seed):
+        seen.append(seed)
+        return torch.ones_like(x)
+
+    monkeypatch.setattr(sensitivity, "tfa_maps", fake_tfa_maps)
+    patched = exp.train.patched_indices[[0, 1, 2, 0]].reshape(2, 2)  # the grid scores mass on the patch
+    sensitivity.smoothgrad_grid(exp, torch.tensor([0, 1]), patched, n_samples=(2,), noise=(0.1,), seed=3)
+    assert seen == [pair_seed(3, 0), pair_seed(3, 1)]
+
+
 def test_normalised_specificity():
     assert normalised_specificity(0.3, 0.1) == pytest.approx(0.5)
     assert normalised_specificity(0.02, 0.02) == 0.0

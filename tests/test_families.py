@@ -151,7 +151,7 @@ def _fake_db(gains_by_config: dict) -> dict:
 
 
 def test_recommended_family_is_the_largest_mean_gain_over_configurations():
-    from tfa_tutorial.evaluation.evidence import recommended_family
+    from tfa_tutorial.evaluation.verdict import recommended_family
 
     a, b, c = "two-step · occlusion", "TFA-Cos · gradient × input", "TFA-Cos · decomposition"
     db = _fake_db({"x": {a: [0.1, 0.2], b: [0.4, 0.4], c: [0.0, 0.0]},
@@ -167,7 +167,7 @@ def test_recommended_family_is_the_largest_mean_gain_over_configurations():
 
 
 def test_the_explorer_default_is_the_recommended_map():
-    from tfa_tutorial.evaluation.evidence import recommended_family
+    from tfa_tutorial.evaluation.verdict import recommended_family
     from tfa_tutorial.explorer.settings import DEFAULT_MAP_METHOD, METHOD_FAMILIES
 
     assert METHOD_FAMILIES[DEFAULT_MAP_METHOD].name == recommended_family()

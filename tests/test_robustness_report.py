@@ -32,8 +32,10 @@ def _db(logit_gain_shift, spec_shortcut):
                                   "control · random": (0.18, 0.18)}),
             "float64 pairs": {"shortcut model": 1, "clean model": 0}, "n_pairs": 16}}
     spec = {s: {"logit gradients": {"families": {"TFA-Logit · gradient × input": {
-        "shortcut model": {"specificity": spec_shortcut + d, "matching mass": 0.3, "other mass": 0.1},
-        "clean model": {"specificity": 0.01, "matching mass": 0.2, "other mass": 0.2}}}}} for s, d in (("0", 0.0), ("1", 0.01))}
+        "shortcut model": {"specificity": spec_shortcut + d, "matching mass": 0.3, "other mass": 0.1,
+                           "normalised specificity": 0.5},
+        "clean model": {"specificity": 0.01, "matching mass": 0.2, "other mass": 0.2,
+                        "normalised specificity": 0.0}}}}} for s, d in (("0", 0.0), ("1", 0.01))}
     return {"robustness": {"tutorial": rob, "two_patch": spec}}
 
 
@@ -82,7 +84,7 @@ def test_clearly_above_needs_two_seeds_a_margin_and_two_sd():
 
 
 def test_recommended_family_follows_the_verdict():
-    from tfa_tutorial.evaluation.evidence import recommended_family
+    from tfa_tutorial.evaluation.verdict import recommended_family
 
     menu = ["TFA-Logit · gradient × input", "two-step · occlusion"]
     assert recommended_family(_db(0.4, 0.30), candidates=menu) == "TFA-Logit · gradient × input"

@@ -42,7 +42,6 @@ from .data.datasets import DataNotFoundError, ImageDataset, load_fashion_mnist
 from .data.patches import PRESETS, PatchSpec, inject_patch, patch_all
 from .evaluation.evidence import (
     localisation_evidence,
-    recommended_family,
     retrieval_evidence,
 )
 from .evaluation.metrics import (
@@ -52,6 +51,7 @@ from .evaluation.metrics import (
     relevance_rank_accuracy,
     shortcut_detection_auprc,
 )
+from .evaluation.verdict import recommended_family
 from .fixing.flagging import flag_harmful
 from .fixing.retrain import fix_and_retrain
 from .teaching.claims import Claims

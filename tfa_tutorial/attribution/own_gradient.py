@@ -20,7 +20,7 @@ from torch import nn
 from .decomposition import decompose_score
 from .gradients import per_sample_grads
 
-__all__ = ["own_gradient_maps", "specific_part"]
+__all__ = ["own_gradient_maps", "specific_part", "map_correlation"]
 
 
 def own_gradient_maps(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -28,11 +28,22 @@ def own_gradient_maps(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tor
     the exact decomposition of its Grad-Cos with itself, ⟨g_b, ĝ_b⟩ / ‖g_b‖ = 1, over its pixels
     (each map sums to 1 up to float rounding)."""
     g = per_sample_grads(model, x, y)
-    unit = g / g.norm(dim=1, keepdim=True).clamp_min(1e-30)
-    return torch.cat([decompose_score(model, x[b:b + 1], y[b:b + 1], unit[b]).maps for b in range(len(x))])
+    # ⟨g_b, ĝ_b⟩ / ‖g_b‖ = ⟨g_b, g_b / ‖g_b‖²⟩: the norms are known, so the decomposition need not recompute them
+    v = g / g.pow(2).sum(dim=1, keepdim=True).clamp_min(1e-30)
+    return torch.cat([decompose_score(model, x[b:b + 1], y[b:b + 1], v[b], divide_by_train_norm=False).maps
+                      for b in range(len(x))])
 
 
 def specific_part(maps: torch.Tensor, scores: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
     """``maps − scores · own`` (``[B, 1, H, W]``, ``[B]``, ``[B, 1, H, W]``): the decomposition of the
     part of the test vector orthogonal to each training image's own gradient; each map sums to 0."""
     return maps - scores.view(-1, 1, 1, 1) * own
+
+
+def map_correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``[B]`` Pearson correlation of each pair of maps ``a[i]``, ``b[i]`` (``[B, ...]``, flattened),
+    in float64: how alike a decomposition map and its own-gradient map are."""
+    a, b = a.flatten(1).double(), b.flatten(1).double()
+    if a.shape != b.shape:
+        raise ValueError(f"maps differ in shape: {tuple(a.shape)} vs {tuple(b.shape)}")
+    return torch.stack([torch.corrcoef(torch.stack([x, y]))[0, 1] for x, y in zip(a, b)])

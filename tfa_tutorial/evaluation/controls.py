@@ -19,7 +19,7 @@ import torch
 
 from ..attribution.decomposition import decompose_score
 from ..attribution.families import FAMILIES, family
-from ..attribution.own_gradient import own_gradient_maps
+from ..attribution.own_gradient import map_correlation, own_gradient_maps
 from ..attribution.reduction import reduce_map
 from ..attribution.score_vectors import score_vector
 from .evidence import format_mean_sd, localisation_over_seeds
@@ -69,9 +69,7 @@ def self_map_correlation(model, x_train: torch.Tensor, y_train: torch.Tensor, x_
     whichever test image retrieved it."""
     v = score_vector(model, x_test, "cos", test_target=int(label))
     test_maps = decompose_score(model, x_train, y_train, v).maps
-    own = own_gradient_maps(model, x_train, y_train)
-    return torch.stack([torch.corrcoef(torch.stack([t.flatten(), o.flatten()]).double())[0, 1]
-                        for t, o in zip(test_maps, own)])
+    return map_correlation(test_maps, own_gradient_maps(model, x_train, y_train))
 
 
 def gains_over_seeds(evidence: dict) -> dict[str, dict]:

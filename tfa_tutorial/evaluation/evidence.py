@@ -53,7 +53,7 @@ from .pairs import explained_labels, iter_pair_contexts
 from .specificity import normalised_specificity
 
 __all__ = [
-    "merge_results",    "recommended_family",
+    "merge_results", "seed_runs",
     "PairContext", "EVIDENCE_FAMILIES", "SPECIFICITY_FAMILIES", "family_group", "retrieval_evidence",
     "localisation_evidence", "test_image_baselines", "specificity_evidence", "completeness_evidence",
     "aggregate_seeds", "format_mean_sd", "localisation_over_seeds", "load_results", "dilate_masks",
@@ -284,6 +284,12 @@ def aggregate_seeds(runs: list) -> object:
     return first
 
 
+def seed_runs(runs: dict) -> dict:
+    """The per-seed entries of a stored configuration (``{seed: result}``, seeds as digit strings),
+    without bookkeeping keys, in seed order."""
+    return {s: runs[s] for s in sorted((s for s in runs if str(s).isdigit()), key=int)}
+
+
 def localisation_over_seeds(runs: dict) -> dict:
     """Per family, over the seeds of one configuration's stored ``evidence`` runs
     (``{seed: {"localisation": ...}}``): the :func:`aggregate_seeds` leaves of both models' metrics
@@ -293,40 +299,6 @@ def localisation_over_seeds(runs: dict) -> dict:
     for fam in out:
         out[fam]["gain"] = aggregate_seeds([r[fam]["shortcut model"]["mass"] - r[fam]["clean model"]["mass"] for r in loc])
     return out
-
-
-def recommended_family(db: dict | None = None, candidates=None) -> str:
-    """The map the course recommends, chosen from the stored evidence: among ``candidates``
-    (default: the explorer's menu, :data:`tfa_tutorial.attribution.families.EXPLORER_FAMILIES`, so the
-    explorer can show it), the family with the largest model-specific gain (shortcut − clean mass,
-    the clean-model control of :func:`localisation_evidence`), averaged over the seeds of each
-    stored configuration and then over the configurations of ``db["evidence"]``
-    (``docs/results.json`` by default, :func:`load_results`). When the evidence is recomputed,
-    the recommendation — and every notebook, the explorer and the README that read it — follows.
-
-    The robustness verdict comes first: if a test-dependent map passes its rule under some objection
-    (:func:`tfa_tutorial.evaluation.verdict.robustness_verdict`) and is a candidate, it is the
-    recommended map."""
-    db = load_results() if db is None else db
-    candidates = list(_registry.EXPLORER_FAMILIES if candidates is None else candidates)
-    from .verdict import robustness_verdict
-
-    winner = robustness_verdict(db)["winner"]
-    if winner is not None and winner["best tfa"] in candidates:
-        return winner["best tfa"]
-    configs = db.get("evidence", {})
-    if not configs:
-        raise ValueError("the results hold no 'evidence' section: run benchmarks/results.py")
-    gains: dict[str, list[float]] = {}
-    for runs in configs.values():
-        agg = localisation_over_seeds({s: r for s, r in runs.items() if str(s).isdigit()})
-        for name in candidates:
-            if name in agg:
-                gains.setdefault(name, []).append(agg[name]["gain"]["mean"])
-    scored = {n: sum(g) / len(g) for n, g in gains.items() if len(g) == len(configs)}
-    if not scored:
-        raise ValueError(f"no candidate family was measured in every configuration: {candidates}")
-    return max(scored, key=scored.get)
 
 
 def format_mean_sd(leaf: dict, digits: int = 2, signed: bool = False, small: bool = False) -> str:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..attribution.families import FAITHFULNESS_FAMILIES, PairContext, family
+from ..attribution.families import FAITHFULNESS_FAMILIES, PairContext, family, pair_seed
 from ..attribution.reduction import reduce_map
 from ..core.validation import check_int, is_whole_number
 from .metrics import one_step_test
@@ -116,13 +116,14 @@ def family_maps(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tensor, 
     ``y_test[q]``; rows in the order of ``x_train.flatten(0, 1)``, ready for
     :func:`faithfulness_curves`. ``names``: families of :mod:`tfa_tutorial.attribution.families`
     (default :data:`~tfa_tutorial.attribution.families.FAITHFULNESS_FAMILIES`); score-based maps are
-    oriented by sign(S) as everywhere in the registry; SmoothGrad noise is seeded ``seed + q``."""
+    oriented by sign(S) as everywhere in the registry; SmoothGrad noise is seeded
+    :func:`~tfa_tutorial.attribution.families.pair_seed` ``(seed, q)``, as in the localisation protocol."""
     if x_train.ndim != 5 or y_train.shape != x_train.shape[:2] or len(x_test) != len(x_train):
         raise ValueError(f"x_train must be [Q, k, C, H, W] with y_train [Q, k] and Q test images, got "
                          f"{tuple(x_train.shape)}, {tuple(y_train.shape)}, {len(x_test)} test images")
     out: dict[str, list] = {n: [] for n in names}
     for q in range(len(x_test)):
-        ctx = PairContext(model, x_train[q], y_train[q], x_test[q], int(y_test[q]), seed=seed + q)
+        ctx = PairContext(model, x_train[q], y_train[q], x_test[q], int(y_test[q]), seed=pair_seed(seed, q))
         for n in names:
             out[n].append(family(n)(ctx).detach().cpu())
     return {n: torch.cat(v) for n, v in out.items()}

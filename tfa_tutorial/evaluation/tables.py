@@ -9,7 +9,8 @@ from __future__ import annotations
 from .evidence import aggregate_seeds, format_mean_sd
 
 __all__ = ["seed_table_markdown", "specificity_over_seeds", "specificity_table_markdown", "completeness_over_seeds",
-           "completeness_table_markdown", "gain_spread", "robustness_table_markdown"]
+           "completeness_table_markdown", "gain_spread", "robustness_table_markdown", "diff_spread",
+           "outside_stored_range"]
 
 
 def seed_table_markdown(loc: dict, families) -> str:
@@ -31,6 +32,24 @@ def gain_spread(loc: dict, family: str) -> float:
     yardstick the notebooks' claims measure differences with."""
     sd = loc[family]["gain"]["sd"]
     return 0.0 if sd != sd else float(sd)  # NaN (one seed) → 0
+
+
+def diff_spread(loc: dict, a: str, b: str) -> float:
+    """The sd over seeds of the difference of two families' gains, taken as independent:
+    √(sd_a² + sd_b²) (:func:`gain_spread`); the notebooks call a difference "clear" above twice this."""
+    return (gain_spread(loc, a) ** 2 + gain_spread(loc, b) ** 2) ** 0.5
+
+
+def outside_stored_range(loc: dict, gains: dict, n_sd: float = 2.0) -> dict[str, float]:
+    """The families of ``gains`` (``{family: this run's gain}``) whose gain lies outside the stored
+    seeds' range widened by ``n_sd`` standard deviations (:func:`localisation_over_seeds`'s ``loc``):
+    ``{family: gain}``, empty when this run measures what the stored evidence measures."""
+    out = {}
+    for f, g in gains.items():
+        vals, sd = loc[f]["gain"]["values"], gain_spread(loc, f)
+        if not min(vals) - n_sd * sd <= g <= max(vals) + n_sd * sd:
+            out[f] = g
+    return out
 
 
 def specificity_over_seeds(runs: dict) -> dict:
@@ -83,10 +102,11 @@ def robustness_table_markdown(rows: list[dict], compact: bool = False) -> str:
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for r in rows:
         sp = r["specificity"]
-        spec = "—" if sp is None else (f"{format_mean_sd(sp[0], signed=True)} ({format_mean_sd(sp[1], signed=True)}; "
-                                       f"{'n/a' if sp[2] is None else format_mean_sd(sp[2], signed=True)})")
+        spec = "—" if sp is None else (
+            f"{format_mean_sd(sp['shortcut'], signed=True)} ({format_mean_sd(sp['clean'], signed=True)}; "
+            f"{'n/a' if sp['normalised'] is None else format_mean_sd(sp['normalised'], signed=True)})")
         paper = "—" if r["paper gain"] is None else format_mean_sd(r["paper gain"], signed=True)
-        cells = [r["label"], r["config"], ", ".join(r["seeds"]), ", ".join(map(str, r["pairs"]))] + [
+        cells = [r["label"].replace("|", "\\|"), r["config"], ", ".join(r["seeds"]), ", ".join(map(str, r["pairs"]))] + [
             paper, r["best tfa"], format_mean_sd(r["tfa gain"], signed=True), r["best two"],
             format_mean_sd(r["two gain"], signed=True), spec] + (
             [] if compact else ["" if r["float64 pairs"] is None else str(r["float64 pairs"])])

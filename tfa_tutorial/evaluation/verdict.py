@@ -14,15 +14,21 @@ and configuration, from the stored per-seed results (``docs/results.json``):
 under some objection, it beats the best two-step map on mean gain *and* its specificity exceeds its
 clean-model control by more than :data:`CLEAR_MARGIN` and by more than twice the seed-to-seed sd of
 that difference (with at least two seeds). :func:`robustness_verdict` applies it;
-:func:`tfa_tutorial.evaluation.evidence.recommended_family` follows it; the notebooks, the README
+:func:`recommended_family` follows it; the notebooks, the README
 and ``docs/results.md`` read their sentences from here.
 """
 from __future__ import annotations
 
 import math
 
-from ..attribution.families import PARAM_SUBSETS
-from .evidence import aggregate_seeds, family_group
+from ..attribution.families import EXPLORER_FAMILIES, PARAM_SUBSETS
+from .evidence import (
+    aggregate_seeds,
+    family_group,
+    load_results,
+    localisation_over_seeds,
+    seed_runs,
+)
 
 #: the paper's map as we reconstruct it (the SmoothGrad gradient of Grad-Cos w.r.t. the training image).
 PAPER = "TFA-Cos · gradient, SmoothGrad (paper)"
@@ -40,43 +46,36 @@ def _is_tfa(name: str) -> bool:
 
 
 def objections() -> list[tuple]:
-    """``(label, source, variant, metric, paper family, test-dependent filter)`` for each objection,
-    in the order the course lists them; ``source`` is ``"evidence"`` (the fair measures, computed on
-    the main protocol's runs) or ``"robustness"`` (a variant run)."""
-    ev, rob = "evidence", "robustness"
-    rows = [(MAIN, ev, None, "mass", PAPER, _is_tfa),
-            ("fair measure: \\|map\\|", ev, None, "mass |map|", PAPER, _is_tfa),
-            ("fair measure: mask dilated by 1 px", ev, None, "mass, dilated mask", PAPER, _is_tfa),
-            ("fair measure: \\|map\\|, dilated mask", ev, None, "mass |map|, dilated mask", PAPER, _is_tfa),
-            ("logit gradients ∇θ z_y", rob, "logit gradients", "mass", "TFA-Logit · gradient, SmoothGrad",
+    """``(label, source, variant, result key, metric, paper family, test-dependent filter)`` for each
+    objection, in the order the course lists them; ``source`` is ``"evidence"`` (the fair measures,
+    computed on the main protocol's runs) or ``"robustness"`` (a variant run), and the result key
+    names the stored localisation table the row reads."""
+    ev, rob, loc = "evidence", "robustness", "localisation"
+    rows = [(MAIN, ev, None, loc, "mass", PAPER, _is_tfa),
+            ("fair measure: |map|", ev, None, loc, "mass |map|", PAPER, _is_tfa),
+            ("fair measure: mask dilated by 1 px", ev, None, loc, "mass, dilated mask", PAPER, _is_tfa),
+            ("fair measure: |map|, dilated mask", ev, None, loc, "mass |map|, dilated mask", PAPER, _is_tfa),
+            ("logit gradients ∇θ z_y", rob, "logit gradients", loc, "mass", "TFA-Logit · gradient, SmoothGrad",
              lambda n: n.startswith("TFA-Logit"))]
     for s in PARAM_SUBSETS:
-        rows.append((f"Grad-Cos over {s} only", rob, "parameter subsets", "mass", f"TFA-Cos, {s} · gradient, SmoothGrad",
-                     lambda n, s=s: n.startswith(f"TFA-Cos, {s} ·")))
-    rows += [("SmoothGrad n ∈ {16, 50}, σ ∈ {0.1, 0.2}", rob, "SmoothGrad settings", "mass", PAPER,
+        rows.append((f"Grad-Cos over {s} only", rob, "parameter subsets", loc, "mass",
+                     f"TFA-Cos, {s} · gradient, SmoothGrad", lambda n, s=s: n.startswith(f"TFA-Cos, {s} ·")))
+    rows += [("SmoothGrad n ∈ {16, 50}, σ ∈ {0.1, 0.2}", rob, "SmoothGrad settings", loc, "mass", PAPER,
               lambda n: "SmoothGrad n=" in n or n == PAPER),
-             ("random patched training images", rob, "random patched pairs", "mass", PAPER, _is_tfa),
-             ("random patched, weighted by S⁺", rob, "random patched pairs", "mass", PAPER, _is_tfa),
-             ("SmallCNN with global max pool", rob, "SmallCNN, global max pool", "mass", PAPER, _is_tfa),
-             ("ResNet-9, width 8", rob, "ResNet9, width 8", "mass", PAPER, _is_tfa),
-             ("full setting (60k images, 6 epochs)", rob, "full setting", "mass", PAPER, _is_tfa)]
+             ("random patched training images", rob, "random patched pairs", loc, "mass", PAPER, _is_tfa),
+             ("random patched, weighted by S⁺", rob, "random patched pairs", "localisation, weighted by S", "mass",
+              PAPER, _is_tfa),
+             ("SmallCNN with global max pool", rob, "SmallCNN, global max pool", loc, "mass", PAPER, _is_tfa),
+             ("ResNet-9, width 8", rob, "ResNet9, width 8", loc, "mass", PAPER, _is_tfa),
+             ("full setting (60k images, 6 epochs)", rob, "full setting", loc, "mass", PAPER, _is_tfa)]
     return rows
 
 
-def current_protocol(evidence_run: dict) -> bool:
-    """Whether a stored ``evidence`` run was computed with the current protocol (pointing game with
-    constant maps as misses, noise seeds hashed per experiment seed): such runs carry the fair measures."""
-    return all("mass |map|" in row["shortcut model"] for row in evidence_run["localisation"].values())
-
-
-def _runs(db, source, config, variant, label):
+def _runs(db, source, config, variant, key):
     """Per seed: ``{family: {model: {metric: value}}}``."""
     if source == "evidence":
-        runs = db.get("evidence", {}).get(config, {})
-        return {s: r["localisation"] for s, r in runs.items() if str(s).isdigit() and current_protocol(r)}
-    key = "localisation, weighted by S" if "weighted" in label else "localisation"
-    runs = db.get("robustness", {}).get(config, {})
-    return {s: r[variant][key] for s, r in runs.items() if variant in r}
+        return {s: r["localisation"] for s, r in seed_runs(db.get("evidence", {}).get(config, {})).items()}
+    return {s: r[variant][key] for s, r in seed_runs(db.get("robustness", {}).get(config, {})).items() if variant in r}
 
 
 def seed_gains(runs: dict, metric: str = "mass") -> dict:
@@ -97,26 +96,34 @@ def seed_gains(runs: dict, metric: str = "mass") -> dict:
     return out
 
 
-def _specificity(db, variant, family):
-    """``(spec, clean, normalised, difference)`` aggregates over the seeds where ``family`` was run in
-    the two-patch experiment (a robustness variant's own run first, then the specificity section)."""
-    from .robustness import VARIANTS
-    from .specificity import normalised_specificity
-
-    runs = {s: r[variant]["families"] for s, r in db.get("robustness", {}).get("two_patch", {}).items()
-            if variant in r and family in r[variant]["families"]}
-    other_model = variant in VARIANTS and ("model" in VARIANTS[variant] or VARIANTS[variant].get("fast") is False)
-    if not runs and not other_model:  # the section-3 experiment measured the tutorial's own model and setting
-        runs = {s: r["families"] for s, r in db.get("specificity", {}).get("two_patch", {}).items()
-                if family in r["families"]}
-    if not runs:
+def family_specificity(runs: dict, family: str) -> dict | None:
+    """A map family's two-patch specificity over the stored seeds ``runs`` (``{seed: {"families": ...}}``,
+    the seeds where ``family`` was measured): ``{"shortcut", "clean", "normalised", "difference"}``
+    as :func:`~tfa_tutorial.evaluation.evidence.aggregate_seeds` leaves — specificity with the
+    shortcut and the clean model, the stored normalised specificity (None if undefined in a seed) and
+    the per-seed difference shortcut − clean that the rule reads; None if it was never measured."""
+    rows = [r["families"][family] for r in seed_runs(runs).values() if family in r.get("families", {})]
+    if not rows:
         return None
-    rows = [runs[s][family] for s in sorted(runs, key=int)]
-    norm = [normalised_specificity(r["shortcut model"]["matching mass"], r["shortcut model"]["other mass"]) for r in rows]
-    return (aggregate_seeds([r["shortcut model"]["specificity"] for r in rows]),
-            aggregate_seeds([r["clean model"]["specificity"] for r in rows]),
-            None if any(n is None for n in norm) else aggregate_seeds(norm),
-            aggregate_seeds([r["shortcut model"]["specificity"] - r["clean model"]["specificity"] for r in rows]))
+    norm = [r["shortcut model"]["normalised specificity"] for r in rows]
+    return {"shortcut": aggregate_seeds([r["shortcut model"]["specificity"] for r in rows]),
+            "clean": aggregate_seeds([r["clean model"]["specificity"] for r in rows]),
+            "normalised": None if any(n is None for n in norm) else aggregate_seeds(norm),
+            "difference": aggregate_seeds([r["shortcut model"]["specificity"] - r["clean model"]["specificity"]
+                                           for r in rows])}
+
+
+def _specificity(db, variant, family):
+    """The row's specificity: the variant's own two-patch run, else (for variants of the tutorial's
+    own model and setting) the specificity section's experiment."""
+    from .robustness import VARIANTS
+
+    own = {s: r[variant] for s, r in db.get("robustness", {}).get("two_patch", {}).items() if variant in r}
+    spec = family_specificity(own, family)
+    other_model = variant in VARIANTS and ("model" in VARIANTS[variant] or VARIANTS[variant].get("fast") is False)
+    if spec is None and not other_model:
+        spec = family_specificity(db.get("specificity", {}).get("two_patch", {}), family)
+    return spec
 
 
 def clearly_above(diff: dict | None) -> bool:
@@ -130,9 +137,9 @@ def clearly_above(diff: dict | None) -> bool:
 def robustness_rows(db: dict, configs=("tutorial", "quanda_mnist")) -> list[dict]:
     """One dict per (objection, configuration) with the stored numbers; objections without data are left out."""
     out = []
-    for label, source, variant, metric, paper, is_tfa in objections():
+    for label, source, variant, key, metric, paper, is_tfa in objections():
         for config in configs:
-            runs = _runs(db, source, config, variant, label)
+            runs = _runs(db, source, config, variant, key)
             if not runs:
                 continue
             gains = seed_gains(runs, metric)
@@ -164,17 +171,14 @@ def robustness_verdict(db: dict | None = None, configs=("tutorial", "quanda_mnis
     ``unmeasured beats`` the rows that pass the first half but whose specificity was not measured
     (the rule cannot pass there until it is).
     ``db`` defaults to the stored results (:func:`tfa_tutorial.evaluation.evidence.load_results`)."""
-    if db is None:
-        from .evidence import load_results
-
-        db = load_results()
+    db = load_results() if db is None else db
     rows = robustness_rows(db, configs)
     beat = [r for r in rows if r["tfa gain"]["mean"] > r["two gain"]["mean"]]
-    winners = [r for r in beat if r["specificity"] is not None and clearly_above(r["specificity"][3])]
+    winners = [r for r in beat if r["specificity"] is not None and clearly_above(r["specificity"]["difference"])]
     winner = max(winners, key=lambda r: r["tfa gain"]["mean"] - r["two gain"]["mean"]) if winners else None
     specific = {}
     for r in rows:  # the maps that pass the specificity half, once per map family
-        if r["specificity"] is not None and clearly_above(r["specificity"][3]):
+        if r["specificity"] is not None and clearly_above(r["specificity"]["difference"]):
             specific.setdefault(r["best tfa"], r)
     return {"rows": rows, "winner": winner, "beats on gain": beat, "specific": list(specific.values()),
             "unmeasured beats": [r for r in beat if r["specificity"] is None]}
@@ -196,7 +200,7 @@ def verdict_sentence(verdict: dict, short: bool = False) -> str:
     if w is not None:
         return (f"Under *{w['label']}* ({w['config']}), *{w['best tfa']}* beats the best two-step map "
                 f"(gain {w['tfa gain']['mean']:+.2f} vs {w['two gain']['mean']:+.2f}) with specificity "
-                f"{w['specificity'][0]['mean']:+.2f} against {w['specificity'][1]['mean']:+.2f} on the clean model: "
+                f"{w['specificity']['shortcut']['mean']:+.2f} against {w['specificity']['clean']['mean']:+.2f} on the clean model: "
                 "it is the recommended map.")
     spec = verdict.get("specific", [])
     pm = paper_map_max(rows)
@@ -213,7 +217,7 @@ def verdict_sentence(verdict: dict, short: bool = False) -> str:
     specific = ("" if not spec else
                 " Some test-dependent maps do follow the test image, which the two-step baseline cannot: their "
                 "specificity is clearly above their clean-model control (" + "; ".join(
-                    f"{r['best tfa']}, {r['specificity'][0]['mean']:+.2f} against {r['specificity'][1]['mean']:+.2f}"
+                    f"{r['best tfa']}, {r['specificity']['shortcut']['mean']:+.2f} against {r['specificity']['clean']['mean']:+.2f}"
                     for r in spec) + "), but each gains less than the two-step map.")
     best = max(rows, key=lambda r: r["tfa gain"]["mean"] - r["two gain"]["mean"])
     objs = len({r["label"] for r in rows if r["label"] != MAIN})
@@ -243,18 +247,43 @@ def paper_map_lift(rows: list[dict]) -> dict:
 
 
 def variant_specificities(db: dict) -> list[dict]:
-    """The two-patch specificity of every robustness variant's map family that was run
-    (``db["robustness"]["two_patch"]``), most specific first: ``{"variant", "family", "shortcut",
-    "clean", "difference"}`` with :func:`~tfa_tutorial.evaluation.evidence.aggregate_seeds` leaves over
-    the seeds where the family was measured."""
+    """The two-patch specificity (:func:`family_specificity`) of every robustness variant's map family
+    that was run (``db["robustness"]["two_patch"]``), most specific first, each with its ``variant``
+    and ``family``."""
     runs = db.get("robustness", {}).get("two_patch", {})
     pairs = {(v, f) for r in runs.values() for v, res in r.items() for f in res.get("families", {})}
-    out = []
-    for v, f in pairs:
-        rows = [runs[s][v]["families"][f] for s in sorted(runs, key=int) if f in runs[s].get(v, {}).get("families", {})]
-        out.append({"variant": v, "family": f,
-                    "shortcut": aggregate_seeds([r["shortcut model"]["specificity"] for r in rows]),
-                    "clean": aggregate_seeds([r["clean model"]["specificity"] for r in rows]),
-                    "difference": aggregate_seeds([r["shortcut model"]["specificity"] - r["clean model"]["specificity"]
-                                                   for r in rows])})
+    out = [{"variant": v, "family": f, **family_specificity({s: r[v] for s, r in runs.items() if v in r}, f)}
+           for v, f in pairs]
     return sorted(out, key=lambda r: -r["shortcut"]["mean"])
+
+
+def recommended_family(db: dict | None = None, candidates=None, verdict: dict | None = None) -> str:
+    """The map the course recommends, chosen from the stored evidence (``docs/results.json`` by
+    default, :func:`~tfa_tutorial.evaluation.evidence.load_results`).
+
+    The robustness verdict comes first: if a test-dependent map passes the rule under some objection
+    (:func:`robustness_verdict`; pass ``verdict`` if it is already computed) and is a candidate, it is
+    the recommended map. Otherwise, among ``candidates`` (default: the explorer's menu,
+    :data:`tfa_tutorial.attribution.families.EXPLORER_FAMILIES`, so the explorer can show it), the
+    family with the largest model-specific gain (shortcut − clean mass), averaged over the seeds of
+    each stored configuration and then over the configurations of ``db["evidence"]``. When the
+    evidence is recomputed, the recommendation — and every notebook, the explorer and the README
+    that read it — follows."""
+    db = load_results() if db is None else db
+    candidates = list(EXPLORER_FAMILIES if candidates is None else candidates)
+    winner = (robustness_verdict(db) if verdict is None else verdict)["winner"]
+    if winner is not None and winner["best tfa"] in candidates:
+        return winner["best tfa"]
+    configs = db.get("evidence", {})
+    if not configs:
+        raise ValueError("the results hold no 'evidence' section: run benchmarks/results.py")
+    gains: dict[str, list[float]] = {}
+    for runs in configs.values():
+        agg = localisation_over_seeds(seed_runs(runs))
+        for name in candidates:
+            if name in agg:
+                gains.setdefault(name, []).append(agg[name]["gain"]["mean"])
+    scored = {n: sum(g) / len(g) for n, g in gains.items() if len(g) == len(configs)}
+    if not scored:
+        raise ValueError(f"no candidate family was measured in every configuration: {candidates}")
+    return max(scored, key=scored.get)

@@ -90,7 +90,7 @@ class Checks05(Checker):
         above = _as_bool(answer["above_chance"])
         if above is None:
             return self._done(name, False, "above_chance is True or False")
-        pos = _positive(torch.as_tensor(m)[None] if torch.as_tensor(m).ndim == 3 else torch.as_tensor(m)[None])[0]
+        pos = _positive(torch.as_tensor(m)[None])[0]
         mask = torch.as_tensor(mask).bool().cpu()
         ref_q = _quadrant(pos)
         ref_above = float(relevance_mass_accuracy(pos[None], mask[None])[0]) > float(mask.float().mean())

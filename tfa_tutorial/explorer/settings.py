@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..attribution.families import EXPLORER_FAMILIES, family
-from ..evaluation.evidence import recommended_family
+from ..evaluation.verdict import recommended_family
 
 __all__ = [
     "SCORES",
@@ -38,12 +38,12 @@ METHOD_FAMILIES = {(f.method if f.score else f"two_step_{f.method}"): f for f in
 MAP_METHODS = {k: (f.method_label if f.score else f.name) for k, f in METHOD_FAMILIES.items()}
 
 def _default_map_method() -> str:
-    """The explorer's default: the course's recommended map (:func:`tfa_tutorial.evaluation.evidence.recommended_family`,
+    """The explorer's default: the course's recommended map (:func:`tfa_tutorial.evaluation.verdict.recommended_family`,
     the largest model-specific gain in docs/results.json), or the menu's first entry, with a
-    warning, when the stored results are missing."""
+    warning, when the stored results are missing or incomplete."""
     try:
         name = recommended_family()
-    except FileNotFoundError as err:
+    except (FileNotFoundError, KeyError, ValueError) as err:  # missing, partial or empty stored results
         warnings.warn(f"{err}; the explorer defaults to the first map of its menu", RuntimeWarning, stacklevel=2)
         name = EXPLORER_FAMILIES[0]
     return next(k for k, f in METHOD_FAMILIES.items() if f.name == name)

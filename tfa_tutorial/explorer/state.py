@@ -29,7 +29,7 @@ What is computed, and when:
   registry's window and stride, fill 0): the drop of the training image's *own* label's logit when a window
   is occluded. It ignores the test image (cached by training index only); the ranking is what
   connects it to the test image. The default (:data:`DEFAULT_MAP_METHOD`) is the course's
-  recommended map, :func:`tfa_tutorial.evaluation.evidence.recommended_family`: the menu entry with the
+  recommended map, :func:`tfa_tutorial.evaluation.verdict.recommended_family`: the menu entry with the
   largest model-specific gain over its clean-model control in docs/results.json. n and σ apply to
   ``"gradient"`` only. Maps are cached by everything they depend on (method included), so changing the
   sign/channel reduction, the opacity or the selection never recomputes one.

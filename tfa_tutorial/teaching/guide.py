@@ -4,31 +4,41 @@ the discussion prompts and the common student questions (generated blocks of
 typed by hand: when the evidence is recomputed, the guide follows."""
 from __future__ import annotations
 
-from ..evaluation.evidence import aggregate_seeds, format_mean_sd, localisation_over_seeds, recommended_family
+from ..evaluation.evidence import aggregate_seeds, format_mean_sd, localisation_over_seeds, seed_runs
+from ..evaluation.verdict import (
+    MAIN,
+    PAPER,
+    paper_map_lift,
+    paper_map_max,
+    recommended_family,
+    robustness_verdict,
+    verdict_sentence,
+)
 
 __all__ = ["guide_numbers", "discussion_prompts_markdown", "student_questions_markdown"]
 
-PAPER, GXI = "TFA-Cos · gradient, SmoothGrad (paper)", "TFA-Cos · gradient × input"
+GXI = "TFA-Cos · gradient × input"
 INPUT, TWO_GXI = "control · input as map", "two-step · gradient × input"
 REPAIR_TFA, REPAIR_TWO = "repair flagged (TFA SmoothGrad × input)", "repair flagged (two-step SmoothGrad × input)"
 
 
 def _over_seeds(runs: dict):
-    seeds = sorted((s for s in runs if str(s).isdigit()), key=int)
-    return aggregate_seeds([runs[s] for s in seeds]), seeds
+    runs = seed_runs(runs)
+    return aggregate_seeds(list(runs.values())), list(runs)
 
 
 def guide_numbers(db: dict, config: str = "tutorial") -> dict[str, str]:
     """The formatted numbers the guide quotes (``"0.60 ± 0.03"``), by name, from the stored
     evidence ``db`` (:func:`~tfa_tutorial.evaluation.evidence.load_results`) of ``config``."""
     sc, seeds = _over_seeds(db["shortcut"][config])
-    ev = db["evidence"][config]
-    ret, _ = _over_seeds({s: r["retrieval"] for s, r in ev.items() if str(s).isdigit()})
-    loc = localisation_over_seeds({s: r for s, r in ev.items() if str(s).isdigit()})
+    ev = seed_runs(db["evidence"][config])
+    ret, _ = _over_seeds({s: r["retrieval"] for s, r in ev.items()})
+    loc = localisation_over_seeds(ev)
     fix, _ = _over_seeds(db["fix"][config])
-    rec = recommended_family(db)
+    verdict = robustness_verdict(db)
+    rec = recommended_family(db, verdict=verdict)
     f = format_mean_sd
-    chance = next(r["chance"] for s, r in ev.items() if str(s).isdigit())
+    chance = next(iter(ev.values()))["chance"]
     n = {
         "seeds": ", ".join(seeds), "chance": f"{chance:.2f}", "recommended": rec,
         "acc_shortcut": f(sc["shortcut model"]["clean_acc"], 3), "acc_clean": f(sc["clean model"]["clean_acc"], 3),
@@ -54,15 +64,13 @@ def guide_numbers(db: dict, config: str = "tutorial") -> dict[str, str]:
     if "prevalence" in db and config in db["prevalence"]:
         prev, _ = _over_seeds(db["prevalence"][config])
         n["prevalence"] = "; ".join(f"{p}: {f(v['flip_rate'])}" for p, v in sorted(prev.items(), key=lambda kv: float(kv[0])))
-    n.update(_robustness_numbers(db))
+    n.update(_robustness_numbers(verdict))
     return n
 
 
-def _robustness_numbers(db: dict) -> dict[str, str]:
-    """The robustness verdict's sentence and the numbers the guide quotes from it."""
-    from ..evaluation.verdict import MAIN, paper_map_lift, paper_map_max, robustness_verdict, verdict_sentence
-
-    v = robustness_verdict(db)
+def _robustness_numbers(v: dict) -> dict[str, str]:
+    """The robustness verdict's sentence and the numbers the guide quotes from it
+    (``v``: :func:`~tfa_tutorial.evaluation.verdict.robustness_verdict`)."""
     rows = [r for r in v["rows"] if r["paper gain"] is not None]
     if not rows:
         return {"rob_sentence": verdict_sentence(v), "rob_objections": "none yet", "rob_paper_max": "—",
@@ -75,7 +83,7 @@ def _robustness_numbers(db: dict) -> dict[str, str]:
                      for r in lift["rows"]) + ".")
     return {
         "rob_sentence": verdict_sentence(v),
-        "rob_objections": "; ".join(dict.fromkeys(r["label"].replace("\\|", "|") for r in v["rows"] if r["label"] != MAIN)),
+        "rob_objections": "; ".join(dict.fromkeys(r["label"] for r in v["rows"] if r["label"] != MAIN)),
         "rob_paper_max": "—" if paper_map_max(rows) is None else f"{paper_map_max(rows):+.2f}",
         "rob_change": ("the recommendation does not change" if v["winner"] is None else
                        f"one objection changes the recommendation to {v['winner']['best tfa']}"),
@@ -85,9 +93,9 @@ def _robustness_numbers(db: dict) -> dict[str, str]:
     }
 
 
-def discussion_prompts_markdown(db: dict, config: str = "tutorial") -> str:
+def discussion_prompts_markdown(db: dict, config: str = "tutorial", numbers: dict | None = None) -> str:
     """The five discussion prompts of the 90-minute plan, with answers from the stored evidence."""
-    n = guide_numbers(db, config)
+    n = guide_numbers(db, config) if numbers is None else numbers
     return f"""**Discussion prompts, with answers from the stored evidence** (fast setting, seeds {n['seeds']},
 mean ± sd; `docs/results.md`; rendered from `docs/results.json` by `scripts/render_docs.py`):
 
@@ -118,9 +126,9 @@ mean ± sd; `docs/results.md`; rendered from `docs/results.json` by `scripts/ren
    map, {n['fix_repair_two']} with the two-step map)."""
 
 
-def student_questions_markdown(db: dict, config: str = "tutorial") -> str:
+def student_questions_markdown(db: dict, config: str = "tutorial", numbers: dict | None = None) -> str:
     """The guide's common student questions, with numbers from the stored evidence only."""
-    n = guide_numbers(db, config)
+    n = guide_numbers(db, config) if numbers is None else numbers
     prevalence = (f" Over the stored prevalence sweep (flip rate by share of T-shirts patched, mean ± sd over "
                   f"seeds: {n['prevalence']}) the shortcut grows with the number of patched images." if "prevalence" in n else "")
     return f"""All numbers below are the stored evidence (fast setting, seeds {n['seeds']}, mean ± sd; `docs/results.md`),

@@ -199,7 +199,7 @@ def robustness_bars(rows: list[dict], title: str = ""):
     model (mean over seeds, error bar ±1 sd where there are several seeds). Right = more model-specific
     mass on the patch; all panels share the gain axis. Returns the figure."""
     configs = list(dict.fromkeys(r["config"] for r in rows))
-    labels = list(dict.fromkeys(r["label"].replace("\\|", "|") for r in rows))
+    labels = list(dict.fromkeys(r["label"] for r in rows))
     series = (("paper's map", "paper gain", "0.6"), ("best test-dependent map", "tfa gain", "tab:blue"),
               ("best two-step map", "two gain", "tab:orange"))
     fig, axes = plt.subplots(1, len(configs), figsize=(5.2 * len(configs) + 2.6, 0.42 * len(labels) + 1.6),
@@ -207,7 +207,7 @@ def robustness_bars(rows: list[dict], title: str = ""):
     y = np.arange(len(labels))
     h = 0.8 / len(series)
     for ax, config in zip(axes[0], configs):
-        by_label = {r["label"].replace("\\|", "|"): r for r in rows if r["config"] == config}
+        by_label = {r["label"]: r for r in rows if r["config"] == config}
         for k, (name, key, color) in enumerate(series):
             vals, errs = [], []
             for lab in labels:
