@@ -93,13 +93,30 @@ def test_family_maps_are_the_registry_families_per_test_image():
     assert all(n in FAMILIES for n in FAITHFULNESS_FAMILIES) and "two-step · occlusion" in REPAIR_FAMILIES
 
 
+def _direct_patched_share(d, idx, side, label, k):
+    """The share of patched images among the top-k (proponents: highest Grad-Cos on the training set;
+    opponents: lowest) for the patched test images ``idx``, from T.grad_cos and topk, not the explorer."""
+    shares = []
+    for q in idx:
+        xq = d.xt_patched[q : q + 1]
+        with torch.no_grad():
+            target = d.yt[q : q + 1] if label == "true" else d.model(xq).argmax(1)
+        s = T.grad_cos(d.model, d.x, d.y, xq, target)[0]
+        top = (s if side == "proponents" else -s).topk(k).indices
+        shares.append(d.patched[top].double().mean().item())
+    return sum(shares) / len(shares)
+
+
 def test_patched_share_counts_the_ranked_items(data):  # noqa: F811
-    state = make_state(data)
-    idx = [1, 2]
-    expected = [sum(bool(data.patched[it.index]) for it in state.result(test_index=i, maps=False).proponents) / state.settings.k
-                for i in idx]
-    assert patched_share(state, idx, "proponents") == pytest.approx(sum(expected) / 2)
-    assert 0.0 <= patched_share(state, idx, "opponents", label="true") <= 1.0
+    idx = [0, 1, 2, 3, 4, 5]
+    cases = [("proponents", "predicted"), ("opponents", "predicted"), ("proponents", "true"), ("opponents", "true")]
+    for k in (3, 4):  # on these data, the 3rd proponent differs from the 4th and the 4th opponent from the 5th
+        state = make_state(data, k=k)
+        direct = {c: _direct_patched_share(data, idx, *c, k) for c in cases}
+        assert len(set(direct.values())) > 1  # the four rankings do not all give the same share
+        for side, label in cases:
+            assert patched_share(state, idx, side, label=label) == pytest.approx(direct[side, label], abs=1e-12)
+        assert patched_share(state, idx, "proponents") == pytest.approx(direct["proponents", "predicted"], abs=1e-12)
     with pytest.raises(ValueError):
         patched_share(state, idx, "sideways")
     with pytest.raises(ValueError):

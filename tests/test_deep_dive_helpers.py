@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from tiny_models import make_data, make_model
+from tiny_models import loop_grads, make_data, make_model
 
 from tfa_tutorial.attribution.decomposition import decompose_score
 from tfa_tutorial.attribution.own_gradient import own_gradient_maps, specific_part
@@ -66,7 +66,7 @@ def test_specificity_and_completeness_tables():
     assert "| D | 2.0e-05 ± 1.4e-05 | 3.0e-05 ± 1.4e-05 |" in completeness_table_markdown(comp)
 
 
-def test_smoothgrad_grid_shape_and_range():
+def test_smoothgrad_grid_cells_match_a_direct_loop():
     from types import SimpleNamespace
 
     from tfa_tutorial.evaluation.sensitivity import smoothgrad_grid
@@ -77,7 +77,37 @@ def test_smoothgrad_grid_shape_and_range():
     masks[:, :3, :3] = True
     exp = SimpleNamespace(model=model, train=SimpleNamespace(images=x, labels=y, masks=masks),
                           patched_test=SimpleNamespace(images=make_data(3, seed=5, dtype=torch.float32)[0]))
-    grid = smoothgrad_grid(exp, torch.tensor([0, 1, 2]), torch.tensor([[0, 1], [2, 3], [4, 5]]),
-                           n_samples=(2, 4), noise=(0.1,), n_pairs=2)
+    test_idx, train_idx = torch.tensor([0, 1, 2]), torch.tensor([[0, 1], [2, 3], [4, 5]])
+    grid = smoothgrad_grid(exp, test_idx, train_idx, n_samples=(2, 4), noise=(0.1,), n_pairs=2)
     assert grid.shape == (2, 1)
     assert ((grid >= 0) & (grid <= 1)).all()
+    # every cell against a direct computation: SmoothGrad (seed = the pair's position) of Grad-Cos by
+    # per-example double backward, the predicted label, and mass = Σ_patch max(m, 0) / Σ max(m, 0)
+    for a, n in enumerate((2, 4)):
+        masses = []
+        for q in range(2):
+            t = train_idx[q]
+            masses += _loop_smoothgrad_masses(model, x[t], y[t], exp.patched_test.images[test_idx[q]], masks[t], n, 0.1, seed=q)
+        assert float(grid[a, 0]) == pytest.approx(sum(masses) / len(masses), abs=1e-5)
+
+
+def _loop_smoothgrad_masses(model, x, y, xq, masks, n, sigma, seed):
+    """Per training image, the patch mass of the SmoothGrad gradient (n noisy copies, σ × the image's range)
+    of cos(∇θ loss(x_i), ∇θ loss(x_q, predicted label)), one autograd double backward per noisy copy."""
+    with torch.no_grad():
+        label = model(xq[None]).argmax(1)
+    g_test = loop_grads(model, xq[None], label)[0]
+    g_test = g_test / g_test.norm()
+    eps = torch.randn((n,) + tuple(x.shape), generator=torch.Generator().manual_seed(seed), dtype=x.dtype)
+    ps = list(model.parameters())
+    out = []
+    for i in range(len(x)):
+        acc = torch.zeros_like(x[i])
+        for s in range(n):
+            xi = (x[i] + sigma * (x[i].max() - x[i].min()) * eps[s, i])[None].requires_grad_(True)
+            loss = torch.nn.functional.cross_entropy(model(xi), y[i : i + 1])
+            g = torch.cat([gp.reshape(-1) for gp in torch.autograd.grad(loss, ps, create_graph=True)])
+            acc += torch.autograd.grad(g @ g_test / g.norm(), xi)[0][0]
+        pos = (acc / n).sum(0).clamp_min(0)
+        out.append(float((pos * masks[i]).sum() / pos.sum()))
+    return out

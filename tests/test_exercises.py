@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -404,20 +405,48 @@ def test_ex05_read_map(check, capsys):
     assert_passes(capsys, check.ex05_read_map, {"quadrant": "bottom-right", "above_chance": False}, m2, mask)
 
 
-def test_ex05_state_api(check, capsys):
-    from test_explorer import make_state
+class _RankedState:
+    """A stand-in for the explorer's state with known rankings: ``counts[(side, label)][q]`` of the
+    k = 3 ranked training images of test image q carry the patch."""
 
-    d = explorer_data()
-    state = make_state(d, method="two_step_occlusion")
-    cands = list(range(6))
-    harm = {q: sum(bool(it.patched) for it in state.result(test_index=q, label="true", maps=False).opponents) for q in cands}
-    ref = max(cands, key=harm.get)
-    assert_passes(capsys, check.ex05_state_api, ref, state, cands)
-    worse = min(cands, key=harm.get)
-    if harm[worse] < harm[ref]:
-        assert_fails(capsys, check.ex05_state_api, worse, state, cands)
+    def __init__(self, counts):
+        self.counts, self.settings = counts, SimpleNamespace(k=3)
+
+    def result(self, test_index, maps=True, label="predicted"):
+        assert maps is False and label in ("predicted", "true")
+        items = {side: [SimpleNamespace(patched=r < self.counts[side, label][test_index]) for r in range(3)]
+                 for side in ("proponents", "opponents")}
+        return SimpleNamespace(**items)
+
+
+def test_ex05_state_api(check, capsys):
+    # the known answer: candidate 1 is the first with the most patched opponents of the true label (3 of 3);
+    # 3 ties with it; 0 wins on the opponents of the predicted label, 2 on the proponents
+    counts = {("opponents", "true"): [1, 3, 0, 3], ("opponents", "predicted"): [3, 0, 2, 1],
+              ("proponents", "predicted"): [0, 1, 3, 0], ("proponents", "true"): [2, 2, 2, 2]}
+    state, cands = _RankedState(counts), [0, 1, 2, 3]
+    assert_passes(capsys, check.ex05_state_api, 1, state, cands)
+    assert_passes(capsys, check.ex05_state_api, torch.tensor(1), state, cands)
+    assert_fails(capsys, check.ex05_state_api, 3, state, cands, hint="a tie")
+    assert_fails(capsys, check.ex05_state_api, 2, state, cands, hint="counts the proponents")
+    assert_fails(capsys, check.ex05_state_api, 0, state, cands, hint="label='true'")
     assert_fails(capsys, check.ex05_state_api, 99, state, cands, hint="candidate")
     assert_fails(capsys, check.ex05_state_api, ..., state, cands, hint="not answered")
+    # and with the real explorer state: the answer from Grad-Cos scores on the training set (the k lowest for
+    # the true label), not from the explorer's ranking
+    from test_explorer import make_state
+
+    from tfa_tutorial.attribution.scores import grad_cos
+
+    d = explorer_data()
+    real = make_state(d, method="two_step_occlusion")
+    cands = list(range(6))
+    harm = {q: int(d.patched[(-grad_cos(d.model, d.x, d.y, d.xt_patched[q : q + 1], d.yt[q : q + 1])[0]).topk(3).indices].sum())
+            for q in cands}
+    ref, worse = max(cands, key=harm.get), min(cands, key=harm.get)
+    assert harm[worse] < harm[ref]  # the data separate the candidates
+    assert_passes(capsys, check.ex05_state_api, ref, real, cands)
+    assert_fails(capsys, check.ex05_state_api, worse, real, cands)
 
 
 def test_ex05_design_control(check, capsys):

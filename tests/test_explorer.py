@@ -9,7 +9,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import pytest
 import torch
-from tiny_models import make_model
+from tiny_models import explorer_data
 
 import tfa_tutorial as T
 from tfa_tutorial.explorer.render import (
@@ -31,19 +31,7 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def data():
     torch.set_num_threads(1)
-    g = torch.Generator().manual_seed(0)
-    x = torch.rand(N_TRAIN, 1, 8, 8, generator=g)
-    y = torch.arange(N_TRAIN) % K_CLASSES
-    patched = (y == 0) & (torch.arange(N_TRAIN) < 30)
-    masks = torch.zeros(N_TRAIN, 8, 8, dtype=torch.bool)
-    masks[patched, :3, :3] = True
-    x[masks.unsqueeze(1)] = 1.0  # a white 3×3 patch on most class-0 images
-    xt = torch.rand(N_TEST, 1, 8, 8, generator=g)
-    yt = torch.arange(N_TEST) % K_CLASSES
-    xt_patched = xt.clone()
-    xt_patched[:, :, :3, :3] = 1.0
-    model = make_model("group", dtype=torch.float32)
-    return SimpleNamespace(x=x, y=y, patched=patched, masks=masks, xt=xt, xt_patched=xt_patched, yt=yt, model=model)
+    return explorer_data()  # N_TRAIN training images, N_TEST test images, K_CLASSES classes
 
 
 def make_state(d, **kw):

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from benchmark_modules import load_benchmark
 
+from tfa_tutorial.attribution.families import SPECIFICITY_FAMILIES
 from tfa_tutorial.evaluation.evidence import EVIDENCE_FAMILIES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,24 +53,34 @@ def test_store_merges_with_what_is_on_disk(results, tmp_path):
     assert on_disk["fix"]["tutorial"]["0"] == {"a": 1} and on_disk["evidence"]["tutorial"]["0"] == {"b": 2}
 
 
+def _spec_db(shortcut):
+    """A synthetic two-patch database over seeds 0 and 1: every family of SPECIFICITY_FAMILIES with clean-model
+    specificity 0.00 / 0.02 and the shortcut model's per-seed specificity ``shortcut.get(family, (0.01, 0.02))``."""
+    runs = {}
+    for k, seed in enumerate(("0", "1")):
+        fams = {f: {"shortcut model": {"specificity": shortcut.get(f, (0.01, 0.02))[k], "matching mass": 0.4, "other mass": 0.3},
+                    "clean model": {"specificity": 0.02 * k, "matching mass": 0.3, "other mass": 0.3}}
+                for f in SPECIFICITY_FAMILIES}
+        runs[seed] = {"reports": {"patch A": {"flip_rate": 0.6 + 0.1 * k}, "patch B": {"flip_rate": 0.4}}, "families": fams}
+    return {"specificity": {"two_patch": runs}}
+
+
 def test_readme_specificity_reading_follows_the_numbers():
-    """The README's reading of the two-patch table is computed: a map is called clearly specific only
-    while its per-seed difference to the clean model passes the rule; remove that and the sentence changes."""
-    import copy
-
-    from tfa_tutorial.evaluation.evidence import load_results
-
+    """The README's reading of the two-patch table is computed: a map is named clearly specific exactly when
+    its per-seed difference to the clean model is above 0.05 and 2 sd; counterfactual maps are never named."""
     mod = load_benchmark("readme_results")
-    db = load_results()
-    gxi = "TFA-Cos · gradient × input"
-    text = mod.readme_specificity_fix_markdown(db)
-    if "Maps whose specificity is clearly above" not in text:
-        pytest.skip("the stored evidence has no clearly specific map")
-    flat = copy.deepcopy(db)
-    for run in flat["specificity"]["two_patch"].values():  # every map as specific on the clean model
-        for fam in run["families"].values():
-            fam["clean model"]["specificity"] = fam["shortcut model"]["specificity"]
-    text = mod.readme_specificity_fix_markdown(flat)
-    assert "No discovery map is clearly more specific than its clean-model control" in text
-    assert f"Maps whose specificity is clearly above their clean-model control (by more than 0.05 and 2 sd): {gxi}" not in text
-    assert "Acting on it" in text  # the fix paragraph does not depend on the specificity section
+    gxi, ig, cf = "TFA-Cos · gradient × input", "TFA-Cos · integrated gradients", "counterfactual · decomposition"
+    clear = "Maps whose specificity is clearly above their clean-model control (by more than 0.05 and 2 sd): "
+    none = "No discovery map is clearly more specific than its clean-model control"
+    # gradient × input: differences 0.40, 0.40 (clear); integrated gradients: 0.00, 0.60 (mean 0.30 < 2 sd 0.42);
+    # the counterfactual map: clear, but excluded from the reading
+    text = mod.readme_specificity_fix_markdown(_spec_db({gxi: (0.40, 0.42), ig: (0.0, 0.62), cf: (0.5, 0.52)}))
+    assert "Flip rates: A 0.65 ± 0.07, B 0.40 ± 0.00." in text
+    assert f"| {gxi} | +0.41 ± 0.01 | +0.01 ± 0.01 | 0.40 ± 0.00 / 0.30 ± 0.00 |" in text
+    assert clear + f"{gxi} +0.41 ± 0.01 against +0.01 ± 0.01." in text  # gxi alone: the sentence ends after it
+    assert none not in text and "The paper's map does not move" in text
+    # nothing clearly above: the most specific discovery map is named instead (integrated gradients, mean 0.31)
+    text = mod.readme_specificity_fix_markdown(_spec_db({gxi: (0.04, 0.06), ig: (0.0, 0.62), cf: (0.5, 0.52)}))
+    assert clear not in text
+    assert f"{none}; the most specific, {ig}, reaches +0.31 ± 0.44 against +0.01 ± 0.01." in text
+    assert "Acting on it" not in text  # no stored fix results, no fix paragraph

@@ -4,7 +4,7 @@ autograd loops in float64), scores over parameter subsets, and SmallCNN with glo
 import pytest
 import torch
 from test_evidence import _tiny_exp
-from tiny_models import loop_grads, make_data, make_model
+from tiny_models import loop_grads, make_data, make_model, named_params
 from torch import nn
 from torch.func import grad, vmap
 
@@ -27,14 +27,9 @@ from tfa_tutorial.evaluation.evidence import EVIDENCE_FAMILIES, localisation_evi
 from tfa_tutorial.training.models import SmallCNN
 
 
-def _named(model, params=None):
-    return [(n, p) for n, p in model.named_parameters()
-            if params is None or any(n == q or n.startswith(q + ".") for q in params)]
-
-
 def loop_logit_grads(model, x, y, params=None, create_graph=False):
     """∇_θ z_y(x_i), one autograd backward per example."""
-    ps = [p for _, p in _named(model, params)]
+    ps = [p for _, p in named_params(model, params)]
     rows = []
     for i in range(len(x)):
         z = model(x[i:i + 1])[0, y[i]]
@@ -155,10 +150,37 @@ def test_robustness_families_are_separate_and_all_run():
     assert set(ROBUSTNESS_FAMILIES) <= set(FAMILIES)
     exp = _tiny_exp()
     fams = {k: FAMILIES[k] for k in ROBUSTNESS_FAMILIES if "n=50" not in k}
-    table = localisation_evidence(exp, torch.tensor([0]), exp.train.patched_indices[:2][None], families=fams)
+    tr = exp.train.patched_indices[:2]
+    table = localisation_evidence(exp, torch.tensor([0]), tr[None], families=fams)
+    assert set(table) == set(fams)
     for row in table.values():
         for m in row.values():
             assert 0.0 <= m["mass"] <= 1.0
+    # one robustness family without the registry: TFA-Logit · occlusion (window 4, stride 2, fill 0) of
+    # the logit Grad-Cos from per-example autograd loops, times sign(S), windows enumerated by hand
+    with torch.no_grad():
+        label = exp.model(exp.patched_test.images[:1]).argmax(1)  # both models explain the shortcut model's prediction
+    x, y, masks = exp.train.images[tr], exp.train.labels[tr], exp.train.masks[tr]
+    for mname, model in (("shortcut model", exp.model), ("clean model", exp.clean_model)):
+        v = _unit(loop_logit_grads(model, exp.patched_test.images[:1], label)[0])
+
+        def score(xi, yi, model=model, v=v):
+            g = loop_logit_grads(model, xi[None], yi[None])[0]
+            return float(g @ v / g.norm())
+
+        masses = []
+        for i in range(len(x)):
+            base = score(x[i], y[i])
+            total, cover = torch.zeros(8, 8), torch.zeros(8, 8)
+            for r in (0, 2, 4):
+                for c in (0, 2, 4):
+                    occluded = x[i].clone()
+                    occluded[:, r:r + 4, c:c + 4] = 0.0
+                    total[r:r + 4, c:c + 4] += base - score(occluded, y[i])
+                    cover[r:r + 4, c:c + 4] += 1
+            pos = (total / cover * (1.0 if base >= 0 else -1.0)).clamp_min(0)
+            masses.append(float((pos * masks[i]).sum() / pos.sum()))
+        assert table["TFA-Logit · occlusion"][mname]["mass"] == pytest.approx(sum(masses) / len(masses), abs=1e-5)
 
 
 def test_resnet9_per_sample_grads_and_tfa_pixel_gradient_match_loops():

@@ -60,13 +60,18 @@ def explorer_data(dtype=torch.float32) -> SimpleNamespace:
                            model=make_model("group", dtype=dtype))
 
 
+def named_params(model, params=None):
+    """``[(name, parameter)]`` of ``model`` restricted to ``params`` (names or module prefixes; ``None`` = all)."""
+    return [(n, p) for n, p in model.named_parameters()
+            if params is None or any(n == q or n.startswith(q + ".") for q in params)]
+
+
 def loop_grads(model, x, y, params=None):
     """Reference per-sample gradients: one autograd backward per example."""
-    names = [n for n, p in model.named_parameters() if params is None or any(n == q or n.startswith(q + ".") for q in params)]
-    named = dict(model.named_parameters())
+    ps = [p for _, p in named_params(model, params)]
     rows = []
     for i in range(len(x)):
         loss = nn.functional.cross_entropy(model(x[i : i + 1]), y[i : i + 1])
-        gs = torch.autograd.grad(loss, [named[n] for n in names])
+        gs = torch.autograd.grad(loss, ps)
         rows.append(torch.cat([g.reshape(-1) for g in gs]))
     return torch.stack(rows)
