@@ -9,6 +9,7 @@ import torch
 from tiny_models import loop_grads, make_data, make_model
 
 from tfa_tutorial.attribution.decomposition import decompose_score
+from tfa_tutorial.attribution.families import pair_seed
 from tfa_tutorial.attribution.own_gradient import own_gradient_maps, specific_part
 from tfa_tutorial.attribution.score_vectors import score_vector
 from tfa_tutorial.attribution.scores import grad_cos
@@ -81,13 +82,13 @@ def test_smoothgrad_grid_cells_match_a_direct_loop():
     grid = smoothgrad_grid(exp, test_idx, train_idx, n_samples=(2, 4), noise=(0.1,), n_pairs=2)
     assert grid.shape == (2, 1)
     assert ((grid >= 0) & (grid <= 1)).all()
-    # every cell against a direct computation: SmoothGrad (seed = the pair's position) of Grad-Cos by
+    # every cell against a direct computation: SmoothGrad (noise seed pair_seed(0, q), the protocol's) of Grad-Cos by
     # per-example double backward, the predicted label, and mass = Σ_patch max(m, 0) / Σ max(m, 0)
     for a, n in enumerate((2, 4)):
         masses = []
         for q in range(2):
             t = train_idx[q]
-            masses += _loop_smoothgrad_masses(model, x[t], y[t], exp.patched_test.images[test_idx[q]], masks[t], n, 0.1, seed=q)
+            masses += _loop_smoothgrad_masses(model, x[t], y[t], exp.patched_test.images[test_idx[q]], masks[t], n, 0.1, seed=pair_seed(0, q))
         assert float(grid[a, 0]) == pytest.approx(sum(masses) / len(masses), abs=1e-5)
 
 

@@ -58,8 +58,10 @@ def _spec_db(shortcut):
     specificity 0.00 / 0.02 and the shortcut model's per-seed specificity ``shortcut.get(family, (0.01, 0.02))``."""
     runs = {}
     for k, seed in enumerate(("0", "1")):
-        fams = {f: {"shortcut model": {"specificity": shortcut.get(f, (0.01, 0.02))[k], "matching mass": 0.4, "other mass": 0.3},
-                    "clean model": {"specificity": 0.02 * k, "matching mass": 0.3, "other mass": 0.3}}
+        fams = {f: {"shortcut model": {"specificity": shortcut.get(f, (0.01, 0.02))[k], "matching mass": 0.4, "other mass": 0.3,
+                                       "normalised specificity": 1 / 7},
+                    "clean model": {"specificity": 0.02 * k, "matching mass": 0.3, "other mass": 0.3,
+                                    "normalised specificity": 0.0}}
                 for f in SPECIFICITY_FAMILIES}
         runs[seed] = {"reports": {"patch A": {"flip_rate": 0.6 + 0.1 * k}, "patch B": {"flip_rate": 0.4}}, "families": fams}
     return {"specificity": {"two_patch": runs}}

@@ -25,7 +25,7 @@ from ..attribution.score_vectors import score_vector
 from .evidence import format_mean_sd, localisation_over_seeds
 from .pairs import explained_labels, iter_pair_contexts
 
-__all__ = ["control_maps", "with_gain", "self_map_correlation", "gains_over_seeds", "stored_table", "seed_floor",
+__all__ = ["control_maps", "with_gain", "self_map_correlation", "gains_over_seeds", "stored_table",
            "depends_on_test"]
 
 MODELS = ("shortcut model", "clean model")
@@ -78,12 +78,6 @@ def gains_over_seeds(evidence: dict) -> dict[str, dict]:
     (:func:`~tfa_tutorial.evaluation.evidence.localisation_over_seeds`; leaves ``{"mean", "sd", "n", "values"}``)."""
     return {cfg: localisation_over_seeds({s: r for s, r in runs.items() if str(s).isdigit()})
             for cfg, runs in evidence.items()}
-
-
-def seed_floor(leaf: dict, n_sd: float = 2.0) -> float:
-    """``mean − n_sd · sd`` of an aggregated leaf: the lowest value a new run may show before it
-    disagrees with the stored seeds (a threshold for a checked claim, justified by the seed spread)."""
-    return leaf["mean"] - n_sd * leaf["sd"]
 
 
 def stored_table(agg: dict, names, chance: float, mark: str | None = None) -> str:
