@@ -34,10 +34,10 @@
 import matplotlib.pyplot as plt
 import torch
 
-from tfa_tutorial import (
-    ExplorerState, grad_cos, predict, reduce_map, relevance_mass_accuracy, shortcut_experiment, two_step_baseline,
-)
+from tfa_tutorial import ExplorerState, grad_cos, predict, reduce_map, relevance_mass_accuracy, shortcut_experiment
+from tfa_tutorial.attribution.families import PairContext
 from tfa_tutorial.exercises import check
+from tfa_tutorial.explorer.settings import DEFAULT_MAP_METHOD, METHOD_FAMILIES
 from tfa_tutorial.teaching.plots import map_rows, show_image
 
 torch.manual_seed(0)
@@ -164,18 +164,26 @@ check.ex05_state_api(most_harmed, state, candidates)
 # should — one map per image, the same result twice, not all zero, and **unchanged when the
 # shortcut model changes** — then prints the map's gain against it. Which control gives the most
 # honest gain? (Notebook 05 section 3 uses one of the candidates.)
+#
+# The default map is a family of the package's map registry, `default_map` below: applied to a
+# `PairContext(model, x_train, y_train, x_test, label)` it returns the maps of `x_train`
+# (`tfa_tutorial/attribution/families.py`). `q0` is the test image, `label_q0` the label it explains.
 
 # %%
 idx = torch.tensor([it.index for it in state.result(test_index=q0, maps=False).proponents if it.patched])
 x_c, y_c = exp.train.images[idx], exp.train.labels[idx]
 maps = torch.stack([state.training_map(int(i)) for i in idx])  # the default map on the shortcut model
+default_map = METHOD_FAMILIES[DEFAULT_MAP_METHOD]  # its registry family (the course's recommended map)
+label_q0 = int(predict(model, exp.patched_test.images[q0][None])[0])  # the label the explorer explains: the prediction
+print(f"default map: {default_map.name}")
 # BEGIN SOLUTION
 #> control = ...  # a function (x, y) -> maps
 
 
 def control(x, y):
-    """The same map computed with the clean model (same architecture, trained without the patch)."""
-    return two_step_baseline(exp.clean_model, x, y, method="occlusion", window=4, stride=2)
+    """The default map computed with the clean model (same architecture, trained without the patch), for the same
+    test image and explained label: the registry family, whatever the default is."""
+    return default_map(PairContext(exp.clean_model, x, y, exp.patched_test.images[q0], label_q0))
 
 
 # END SOLUTION
