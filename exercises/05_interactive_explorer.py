@@ -31,8 +31,9 @@
 import matplotlib.pyplot as plt
 import torch
 
-from tfa_tutorial import ExplorerState, grad_cos, predict, reduce_map, relevance_mass_accuracy, shortcut_experiment
-from tfa_tutorial.attribution.families import PairContext
+from tfa_tutorial import (
+    ExplorerState, PairContext, grad_cos, predict, reduce_map, relevance_mass_accuracy, shortcut_experiment,
+)
 from tfa_tutorial.exercises import check
 from tfa_tutorial.explorer.settings import DEFAULT_MAP_METHOD, METHOD_FAMILIES
 from tfa_tutorial.teaching.plots import map_rows, show_image
